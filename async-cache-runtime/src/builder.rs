@@ -1,0 +1,107 @@
+use std::fmt;
+
+use tokio::runtime::Handle;
+
+use crate::Cache;
+use crate::store::{Backend, Memory};
+
+/// Entries kept in memory unless [`CacheBuilder::max_capacity`] says otherwise.
+pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
+/// Background refreshes run at once unless [`CacheBuilder::refresh_concurrency`] says
+/// otherwise.
+pub const DEFAULT_REFRESH_CONCURRENCY: usize = 8;
+/// Refreshes that may wait for a running place unless
+/// [`CacheBuilder::refresh_queue_capacity`] says otherwise.
+pub const DEFAULT_REFRESH_QUEUE_CAPACITY: usize = 1024;
+
+/// The settings every store shares.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub(crate) max_capacity: u64,
+    pub(crate) refresh_concurrency: usize,
+    pub(crate) refresh_queue_capacity: usize,
+    pub(crate) runtime: Option<Handle>,
+}
+
+/// Configures a [`Cache`]; made by [`Cache::builder`].
+///
+/// ```
+/// use async_cache_runtime::Cache;
+///
+/// let cache = Cache::builder()
+///     .max_capacity(50_000)
+///     .refresh_concurrency(4)
+///     .refresh_queue_capacity(256)
+///     .build();
+/// # drop(cache);
+/// ```
+pub struct CacheBuilder<S: Backend = Memory> {
+    pub(crate) settings: Settings,
+    pub(crate) store: S::Config,
+}
+
+impl CacheBuilder<Memory> {
+    pub(crate) fn new() -> Self {
+        CacheBuilder {
+            settings: Settings {
+                max_capacity: DEFAULT_MAX_CAPACITY,
+                refresh_concurrency: DEFAULT_REFRESH_CONCURRENCY,
+                refresh_queue_capacity: DEFAULT_REFRESH_QUEUE_CAPACITY,
+                runtime: None,
+            },
+            store: (),
+        }
+    }
+}
+
+impl<S: Backend> CacheBuilder<S> {
+    /// The most entries kept in memory (default [`DEFAULT_MAX_CAPACITY`]); past it
+    /// moka evicts the least likely to be used again.
+    pub fn max_capacity(mut self, entries: u64) -> Self {
+        self.settings.max_capacity = entries;
+        self
+    }
+
+    /// How many background refreshes run at once (default
+    /// [`DEFAULT_REFRESH_CONCURRENCY`]). `0` means no background worker: outdated
+    /// entries are regenerated in the caller.
+    pub fn refresh_concurrency(mut self, n: usize) -> Self {
+        self.settings.refresh_concurrency = n;
+        self
+    }
+
+    /// How many refreshes may wait for a running place (default
+    /// [`DEFAULT_REFRESH_QUEUE_CAPACITY`]). When running and waiting places are all
+    /// taken, a stale read still serves the stale value and its refresh is dropped
+    /// (counted in [`Stats::refreshes_dropped`](crate::Stats::refreshes_dropped)); a
+    /// later stale read tries again.
+    pub fn refresh_queue_capacity(mut self, n: usize) -> Self {
+        self.settings.refresh_queue_capacity = n;
+        self
+    }
+
+    /// The runtime background refreshes run on: one that someone drives. Without it
+    /// they run on the caller's current tokio runtime, and a caller outside any tokio
+    /// runtime regenerates outdated entries itself. Once this runtime shuts down, the
+    /// cache has no worker and regenerates in the caller.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.settings.runtime = Some(handle);
+        self
+    }
+
+    /// Builds the cache. Never blocks and never connects: a store that needs a
+    /// connection makes it on first use.
+    pub fn build(self) -> Cache<S> {
+        Cache::from_store(S::build(&self.settings, self.store), &self.settings)
+    }
+}
+
+impl<S: Backend> fmt::Debug for CacheBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("settings", &self.settings)
+            .field("store", &self.store)
+            .finish()
+    }
+}

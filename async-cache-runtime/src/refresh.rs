@@ -1,0 +1,127 @@
+//! The background refresh worker: where refreshes run, how many at once, and how many
+//! may wait. Refreshes are tokio tasks; bounds are a semaphore (running) and a counter
+//! (running + queued), so a full worker drops a refresh instead of growing.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+
+use crate::builder::Settings;
+use crate::stats::Counters;
+
+pub(crate) struct Refresher {
+    runtime: Option<Handle>,
+    /// Cleared when the builder's runtime shuts down (see [`RuntimeSentinel`]).
+    runtime_alive: Arc<AtomicBool>,
+    concurrency: usize,
+    running: Semaphore,
+    /// Refreshes queued or running, at most `capacity`.
+    pending: AtomicUsize,
+    capacity: usize,
+    idle: Notify,
+}
+
+/// A place in the worker, taken before a refresh is spawned. Dropping it, whether the
+/// refresh finished or its task was dropped unrun, gives the place back.
+pub(crate) struct Slot {
+    refresher: Arc<Refresher>,
+    counters: Arc<Counters>,
+    started: bool,
+}
+
+/// Lives in a task on the builder's runtime that never finishes, so it is dropped
+/// exactly when that runtime shuts down: the one signal tokio gives of it.
+struct RuntimeSentinel(Arc<AtomicBool>);
+
+impl Drop for RuntimeSentinel {
+    fn drop(&mut self) {
+        self.0.store(false, SeqCst);
+    }
+}
+
+impl Refresher {
+    pub(crate) fn new(settings: &Settings) -> Arc<Self> {
+        let runtime_alive = Arc::new(AtomicBool::new(true));
+        if let Some(runtime) = &settings.runtime {
+            let sentinel = RuntimeSentinel(runtime_alive.clone());
+            drop(runtime.spawn(async move {
+                let _sentinel = sentinel;
+                std::future::pending::<()>().await;
+            }));
+        }
+        let concurrency = settings.refresh_concurrency;
+        Arc::new(Refresher {
+            runtime: settings.runtime.clone(),
+            runtime_alive,
+            concurrency,
+            running: Semaphore::new(concurrency.min(Semaphore::MAX_PERMITS)),
+            pending: AtomicUsize::new(0),
+            capacity: concurrency.saturating_add(settings.refresh_queue_capacity),
+            idle: Notify::new(),
+        })
+    }
+
+    /// Where a background refresh can run now, if anywhere: the builder's runtime
+    /// while it is alive, else the caller's current tokio runtime.
+    pub(crate) fn runtime(&self) -> Option<Handle> {
+        if self.concurrency == 0 {
+            return None;
+        }
+        match &self.runtime {
+            Some(runtime) => self.runtime_alive.load(SeqCst).then(|| runtime.clone()),
+            None => Handle::try_current().ok(),
+        }
+    }
+
+    /// Takes a place in the worker, or `None` when concurrency and queue are full.
+    pub(crate) fn reserve(self: &Arc<Self>, counters: &Arc<Counters>) -> Option<Slot> {
+        self.pending
+            .fetch_update(SeqCst, SeqCst, |n| (n < self.capacity).then_some(n + 1))
+            .ok()?;
+        Some(Slot {
+            refresher: self.clone(),
+            counters: counters.clone(),
+            started: false,
+        })
+    }
+
+    /// Resolves once no refresh is queued or running.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let mut notified = pin!(self.idle.notified());
+            notified.as_mut().enable();
+            if self.pending.load(SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Slot {
+    /// Waits in the queue for a running place.
+    pub(crate) async fn start(&mut self) -> SemaphorePermit<'_> {
+        let permit = self
+            .refresher
+            .running
+            .acquire()
+            .await
+            .expect("the refresh semaphore is never closed");
+        self.started = true;
+        permit
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.started {
+            Counters::bump(&self.counters.refreshes_dropped);
+        }
+        if self.refresher.pending.fetch_sub(1, SeqCst) == 1 {
+            self.refresher.idle.notify_waiters();
+        }
+    }
+}

@@ -1,0 +1,95 @@
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// Counters of one cache since it was built.
+///
+/// Every completed fetch counts exactly once in [`hits`](Stats::hits),
+/// [`stale_hits`](Stats::stale_hits), [`misses`](Stats::misses) or
+/// [`sync_refreshes`](Stats::sync_refreshes); the last two count every caller so served,
+/// whether it ran the generator or waited for another caller's run of it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cache = async_cache_runtime::Cache::new();
+/// cache.fetch("greeting", 1, || async { "hello" }).await;
+/// cache.fetch("greeting", 1, || async { "hello" }).await;
+/// let stats = cache.stats();
+/// assert_eq!((stats.misses, stats.hits), (1, 1));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Fresh entry served.
+    pub hits: u64,
+    /// Stale entry served (a refresh was scheduled, joined or dropped).
+    pub stale_hits: u64,
+    /// No usable entry: generated in the caller.
+    pub misses: u64,
+    /// Stale entry regenerated in the caller (`force_sync`, or no worker).
+    pub sync_refreshes: u64,
+    /// Background refreshes that began running.
+    pub refreshes_started: u64,
+    /// ... and wrote (or were discarded as superseded) without error.
+    pub refreshes_completed: u64,
+    /// ... whose generator returned `Err` or panicked.
+    pub refreshes_failed: u64,
+    /// Not run: concurrency and queue were full, or the runtime shut down first.
+    pub refreshes_dropped: u64,
+    /// Store reads or writes that failed or timed out (always 0 in memory).
+    pub store_errors: u64,
+}
+
+/// Hits are the one counter of the hot path: spread over padded stripes so that
+/// threads serving hits at once do not contend on one cache line.
+const STRIPES: usize = 16;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    hits: [Padded; STRIPES],
+    pub(crate) stale_hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) sync_refreshes: AtomicU64,
+    pub(crate) refreshes_started: AtomicU64,
+    pub(crate) refreshes_completed: AtomicU64,
+    pub(crate) refreshes_failed: AtomicU64,
+    pub(crate) refreshes_dropped: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+}
+
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn hit(&self) {
+        self.hits[stripe()].0.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            hits: self.hits.iter().map(|h| h.0.load(Relaxed)).sum(),
+            stale_hits: self.stale_hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            sync_refreshes: self.sync_refreshes.load(Relaxed),
+            refreshes_started: self.refreshes_started.load(Relaxed),
+            refreshes_completed: self.refreshes_completed.load(Relaxed),
+            refreshes_failed: self.refreshes_failed.load(Relaxed),
+            refreshes_dropped: self.refreshes_dropped.load(Relaxed),
+            store_errors: self.store_errors.load(Relaxed),
+        }
+    }
+}

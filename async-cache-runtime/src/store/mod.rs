@@ -1,0 +1,102 @@
+//! Where entries live. The strategy and the refresh machinery are written once over
+//! the [`Store`] trait; the stores themselves only read, write under the no-downgrade
+//! rule, and remove.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::builder::Settings;
+
+mod memory;
+pub use memory::Memory;
+
+/// An entry: the value, the version it was generated for, and a fingerprint of the
+/// code that generated it (`0` when unknown).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Record<V, T> {
+    pub version: V,
+    pub value: T,
+    pub fingerprint: u64,
+}
+
+impl<V: Ord, T> Record<V, T> {
+    /// Whether a caller that wants `version` of the code `fingerprint` may be served
+    /// this record. An equal or *older* requested version counts as current (a
+    /// lagging replica never causes a refresh storm); a record of other code is
+    /// outdated at an equal version.
+    pub(crate) fn is_current_for(&self, version: &V, fingerprint: u64) -> bool {
+        match version.cmp(&self.version) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Equal => fingerprint == 0 || fingerprint == self.fingerprint,
+            std::cmp::Ordering::Greater => false,
+        }
+    }
+
+    /// The no-downgrade rule: whether `self` may replace `stored`.
+    pub(crate) fn may_replace(&self, stored: &Self) -> bool {
+        !stored.is_current_for(&self.version, self.fingerprint)
+    }
+}
+
+/// A store read or write that failed or timed out. The fetch goes on without the
+/// store (the caller generates) and the fault is counted in
+/// [`Stats::store_errors`](crate::Stats::store_errors).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Called by a store inside its atomic write section: `false` when the write must be
+/// discarded because its locator was invalidated since the generation began.
+#[doc(hidden)]
+pub type StillValid<'a> = &'a (dyn Fn() -> bool + Sync);
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The part of a store that does not depend on the cached types. Sealed: implemented
+/// by [`Memory`] and, with the `redis` feature, the shared tier.
+pub trait Backend: sealed::Sealed + Send + Sync + Sized + 'static {
+    /// What the builder collects for this store beyond the common settings.
+    #[doc(hidden)]
+    type Config: Default + fmt::Debug;
+
+    #[doc(hidden)]
+    fn build(settings: &Settings, config: Self::Config) -> Self;
+
+    #[doc(hidden)]
+    fn remove(&self, locator: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    #[doc(hidden)]
+    fn clear(&self);
+}
+
+/// A store that can hold values of type `T` at versions of type `V`: every type for
+/// [`Memory`], serde types for the shared tier. Sealed.
+pub trait Store<V, T>: Backend {
+    #[doc(hidden)]
+    fn read(
+        &self,
+        locator: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Record<V, T>>>, StoreError>> + Send;
+
+    /// Writes `record` unless the stored entry is as new (the no-downgrade rule) or
+    /// `still_valid` answers `false`, both decided atomically with the write.
+    #[doc(hidden)]
+    fn write(
+        &self,
+        locator: &str,
+        record: &Arc<Record<V, T>>,
+        expires_in: Option<Duration>,
+        still_valid: StillValid<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
