@@ -464,15 +464,50 @@ impl<S: Backend> Cache<S> {
         let counters = &self.inner.counters;
         Counters::bump(&counters.refreshes_started);
         let locator = claim.locator();
-        // Queued behind others, it may have been overtaken: skip the generator then.
+        let lock = match self.inner.store.lock_refresh(locator).await {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                // Another process refreshes it.
+                Counters::bump(&counters.refreshes_completed);
+                return;
+            }
+            Err(error) => {
+                self.store_error(locator, "lock", &error);
+                None
+            }
+        };
+        // Queued behind others, or behind another process, it may have been overtaken:
+        // then skip the generator.
         let superseded = match self.read::<V, T>(locator).await {
             Some(stored) => stored.is_current_for(&version, options.fingerprint),
             None => true,
         };
         if superseded || !claim.is_valid() {
             Counters::bump(&counters.refreshes_completed);
-            return;
+        } else {
+            self.run_refresh(&claim, version, &options, future).await;
         }
+        if let Some(lock) = lock {
+            if let Err(error) = self.inner.store.unlock_refresh(locator, lock).await {
+                self.store_error(locator, "unlock", &error);
+            }
+        }
+    }
+
+    async fn run_refresh<V, T, E, Fut>(
+        &self,
+        claim: &Claim,
+        version: V,
+        options: &FetchOptions,
+        future: Fut,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let counters = &self.inner.counters;
+        let locator = claim.locator();
         claim.start();
         match AssertUnwindSafe(future).catch_unwind().await {
             Ok(Ok(value)) => {
@@ -481,7 +516,7 @@ impl<S: Backend> Cache<S> {
                     value,
                     fingerprint: options.fingerprint,
                 });
-                self.write(&claim, &record, options.expires_in).await;
+                self.write(claim, &record, options.expires_in).await;
                 claim.complete(record);
                 Counters::bump(&counters.refreshes_completed);
             }

@@ -213,8 +213,8 @@ impl Claim {
         &self.locator
     }
 
-    /// Hands `result` to every waiter and releases the claim.
-    pub(crate) fn complete(self, result: Arc<dyn Any + Send + Sync>) {
+    /// Hands `result` to every waiter; dropping the claim then releases it.
+    pub(crate) fn complete(&self, result: Arc<dyn Any + Send + Sync>) {
         self.flight.state.send_replace(State::Done(result));
     }
 }

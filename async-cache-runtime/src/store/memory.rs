@@ -75,6 +75,20 @@ impl Backend for Memory {
         self.epoch.fetch_add(1, SeqCst);
         self.map.invalidate_all();
     }
+
+    type RefreshLock = ();
+
+    fn lock_refresh(&self, _: &str) -> impl Future<Output = Result<Option<()>, StoreError>> + Send {
+        ready(Ok(Some(())))
+    }
+
+    fn unlock_refresh(
+        &self,
+        _: &str,
+        _: (),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(Ok(()))
+    }
 }
 
 impl<V, T> Store<V, T> for Memory

@@ -78,6 +78,28 @@ pub trait Backend: sealed::Sealed + Send + Sync + Sized + 'static {
 
     #[doc(hidden)]
     fn clear(&self);
+
+    /// Held while a background refresh runs, so that one runs across processes.
+    #[doc(hidden)]
+    type RefreshLock: Send + 'static;
+
+    /// Takes the store-wide claim on refreshing `locator`: `Ok(None)` when another
+    /// process holds it (the caller then skips its refresh). In-process
+    /// deduplication happens before this; a store shared by no one always grants it.
+    #[doc(hidden)]
+    fn lock_refresh(
+        &self,
+        locator: &str,
+    ) -> impl Future<Output = Result<Option<Self::RefreshLock>, StoreError>> + Send;
+
+    /// Releases a claim taken by [`lock_refresh`](Backend::lock_refresh). A claim
+    /// never released (its process died) must expire by itself.
+    #[doc(hidden)]
+    fn unlock_refresh(
+        &self,
+        locator: &str,
+        lock: Self::RefreshLock,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A store that can hold values of type `T` at versions of type `V`: every type for
