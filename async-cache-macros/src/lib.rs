@@ -1,8 +1,233 @@
 //! Implementation detail of `async-cache-runtime`: use `async_cache_runtime::async_cached`.
-use proc_macro::TokenStream;
+//!
+//! The attribute is parsed (`attr`), validated (`valid`) and expanded (`expand`) in
+//! three separate steps; every misuse is a spanned error, emitted after the original
+//! function so that IDEs keep working.
 
-/// See `async_cache_runtime::async_cached`.
+mod attr;
+mod expand;
+mod self_visitor;
+mod valid;
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+
+/// Caches an `async fn` with version-based stale-while-revalidate: the body becomes
+/// the generator of the entry under `locator`, made for `version`.
+///
+/// ```
+/// use async_cache_runtime::async_cached;
+/// # #[derive(Debug)] struct Error;
+/// # struct Thing { updated_at: u64 }
+/// # async fn load_thing(id: u64) -> Result<Thing, Error> { Ok(Thing { updated_at: 7 }) }
+/// # fn render(thing: &Thing) -> String { format!("{}", thing.updated_at) }
+///
+/// #[async_cached(locator = format!("things/{id}"), version = load_thing(id).await?.updated_at)]
+/// async fn render_thing(id: u64) -> Result<String, Error> {
+///     // Runs on a miss (in the caller) or to refresh a stale entry (in the background).
+///     let thing = load_thing(id).await?;
+///     Ok(render(&thing))
+/// }
+/// # #[tokio::main] async fn main() { assert_eq!(render_thing(1).await.unwrap(), "7"); }
+/// ```
+///
+/// Per call, `locator` and `version` are evaluated first; then the stored entry is
+/// served if it was made for that version or a newer one (a *hit*); if it was made for
+/// an older one it is served at once while one background refresh regenerates it
+/// (*stale*); if there is none, the body runs now (*miss*). Concurrent misses run the
+/// body once. See the crate documentation of `async_cache_runtime` for the whole model.
+///
+/// # Arguments
+///
+/// In any order, each at most once:
+///
+/// | argument | required | meaning |
+/// | --- | --- | --- |
+/// | `locator = <expr>` | yes | the key: any `AsRef<str>` value, e.g. `format!("things/{id}")` or `key.as_str()` |
+/// | `version = <expr>` | yes | any `Ord + Clone + Send + Sync + 'static` value, e.g. `thing.updated_at` |
+/// | `force_sync` or `force_sync = <bool>` | no | regenerate a stale entry in the caller instead of serving it stale; evaluated per call, e.g. `force_sync = user.is_editor()` |
+/// | `expires_in = <Duration>` | no | hard expiry of what this function writes, e.g. `Duration::from_secs(3600)` |
+/// | `cache = <expr>` | no | an expression that coerces to `&Cache`, e.g. `&MY_CACHE` or `&self.cache`; default `async_cache_runtime::global()` |
+/// | `crate = <path>` | no | where the runtime is, for a renamed dependency, e.g. `crate = ::my_cache` |
+///
+/// `locator`, `version`, `force_sync`, `expires_in` and `cache` are ordinary
+/// expressions evaluated in the function, before the fetch: they may use the
+/// arguments, `.await`, and `?` (when the function returns `Result` or `Option`).
+///
+/// ```
+/// use std::sync::LazyLock;
+/// use std::time::Duration;
+/// use async_cache_runtime::{Cache, async_cached};
+///
+/// static PAGES: LazyLock<Cache> = LazyLock::new(Cache::new);
+///
+/// #[async_cached(
+///     locator = format!("pages/{slug}"),
+///     version = revision,
+///     force_sync = preview,                     // an editor sees their edit at once
+///     expires_in = Duration::from_secs(3600),   // what this writes expires in an hour
+///     cache = &PAGES,                           // not the global cache
+/// )]
+/// async fn page(slug: &str, revision: u64, preview: bool) -> String {
+///     format!("<h1>{slug}</h1> at revision {revision}")
+/// }
+/// # #[tokio::main] async fn main() { assert_eq!(page("a", 1, false).await, "<h1>a</h1> at revision 1"); }
+/// ```
+///
+/// # What it expands to
+///
+/// The function keeps its signature, visibility, attributes, docs, generics and
+/// `where` clause; its body becomes roughly (names simplified; the generated locals
+/// are hygienic, so they cannot collide with yours, and every path is absolute):
+///
+/// ```ignore
+/// async fn render_thing(id: u64) -> Result<String, Error> {
+///     let locator = format!("things/{id}");
+///     let version = load_thing(id).await?.updated_at;
+///     let options = __private::options(/* force_sync */ false, /* expires_in */ None, FINGERPRINT);
+///     let cache: &Cache<_> = __private::global();
+///     // `fetch` instead when the return type is not a `Result`.
+///     __private::try_fetch(cache, locator, version, options, || {
+///         // Runs only when a generation runs: a hit copies no argument.
+///         let id = __private::cloned(&id);      // mentioned by `locator`/`version`: cloned
+///         async move {
+///             let thing = load_thing(id).await?;  // the original body
+///             Ok(render(&thing))
+///         }
+///     })
+///     .await
+/// }
+/// ```
+///
+/// `FINGERPRINT` is a hash of the function's tokens: with the shared (Redis) tier,
+/// an entry written by another build of the function is stale whatever its version.
+///
+/// # Arguments of the function, and their bounds
+///
+/// The body may run in a background refresh after the call has returned, so it owns
+/// what it uses. The generator is two-staged: a closure the runtime calls only when a
+/// generation actually runs (a miss, or to start a refresh), which owns the arguments
+/// *the body mentions* and returns a `'static` future. A fresh hit copies nothing.
+///
+/// - An argument the body mentions is **moved** into the generation, so it must be
+///   `Send + 'static`.
+/// - An argument also mentioned by `locator`, `version`, `force_sync`, `expires_in` or
+///   `cache` (including inside a format string, `"{id}"`) may still be borrowed by
+///   their results (`locator = key.as_str()`), so it is **cloned** instead: it must be
+///   `Clone + Send + Sync + 'static`. (Write `locator = key.clone()` if you would rather
+///   the locator took it.)
+/// - A borrowed argument `x: &str`, `x: &[T]` or `x: &T` is owned through `ToOwned`
+///   (`String`, `Vec<T>`, `T`) and re-borrowed in the body under the same name with
+///   the same type. `&'static T` arguments are simply copied.
+/// - `&self` is cloned: `Self` must be `Clone + Send + Sync + 'static` (make it cheap,
+///   e.g. an `Arc` inside). `self` in the body, including inside macro invocations
+///   such as `format!("{}", self.name)`, means the clone. By-value `self`,
+///   `self: Arc<Self>` and the like are moved (cloned if the expressions mention `self`).
+/// - `&mut` arguments and `&mut self` cannot be shared with a background refresh: they
+///   are an error. Take the value, a shared reference, or keep the state behind a lock.
+/// - Arguments the body does not mention are never copied; patterns such as
+///   `(a, b): (u8, u8)` are supported, `ref` bindings are not.
+///
+/// A missing bound is an error that points at the argument.
+///
+/// The value (the return type, or the `Ok` type of a `Result`) must be
+/// `Clone + Send + Sync + 'static`, and an error type `Send + 'static`.
+///
+/// # `Result`
+///
+/// When the return type's last path segment is `Result` (`Result<T, E>`,
+/// `io::Result<T>`, your own alias), the function uses `try_fetch`: only `Ok` values
+/// are cached; an `Err` goes to the caller that ran the body, and a background refresh
+/// that fails keeps the stale value. Any other return type (including `Option`, whose
+/// `None` is cached like any value) uses `fetch`.
+///
+/// # Recursion
+///
+/// A generation may call other cached functions and fetch other locators of the same
+/// cache: no lock is held while the body runs. A cached `async fn` cannot await itself
+/// directly (rustc cannot prove the recursive future `Send`, as with any recursive
+/// async fn); go through a boxed `Send` future:
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use async_cache_runtime::async_cached;
+///
+/// fn fib_boxed(n: u64) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+///     Box::pin(fib(n))
+/// }
+///
+/// #[async_cached(locator = format!("fib/{n}"), version = 0)]
+/// async fn fib(n: u64) -> u64 {
+///     if n < 2 { n } else { fib_boxed(n - 1).await + fib_boxed(n - 2).await }
+/// }
+/// # #[tokio::main] async fn main() { assert_eq!(fib(30).await, 832040); }
+/// ```
+///
+/// # Methods
+///
+/// ```
+/// use async_cache_runtime::{Cache, async_cached};
+///
+/// #[derive(Clone)]
+/// struct Repo {
+///     cache: Cache,
+///     name: String,
+/// }
+///
+/// impl Repo {
+///     #[async_cached(locator = format!("{}/{key}", self.name), version = 1, cache = &self.cache)]
+///     async fn describe(&self, key: &str) -> String {
+///         format!("{key} in {}", self.name)
+///     }
+/// }
+/// # #[tokio::main] async fn main() {
+/// # let repo = Repo { cache: Cache::new(), name: "r".into() };
+/// # assert_eq!(repo.describe("k").await, "k in r");
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// Misuse is a compile error on the offending token, and the original function is
+/// still emitted: a non-`async` fn, a missing `locator` or `version`, an unknown or
+/// repeated argument, a `force_sync` that is not a bool, an `impl Trait` return type,
+/// `&mut` arguments, `ref` bindings.
 #[proc_macro_attribute]
-pub fn async_cached(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn async_cached(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_attribute(args.into(), item.into()).into()
 }
+
+/// The attribute over `proc_macro2` tokens, so tests can call it.
+pub(crate) fn expand_attribute(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let fingerprint = fingerprint(&args, &item);
+    let result = syn::parse2::<attr::Args>(args)
+        .and_then(|args| valid::validate(args, item.clone()))
+        .map(|model| expand::expand(model, fingerprint));
+    match result {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            let mut tokens = item;
+            tokens.extend(error.to_compile_error());
+            tokens
+        }
+    }
+}
+
+/// A stable, nonzero FNV-1a hash of the attribute and the function, as written.
+fn fingerprint(args: &TokenStream2, item: &TokenStream2) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in args
+        .to_string()
+        .bytes()
+        .chain([0])
+        .chain(item.to_string().bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash.max(1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,7 @@ use crate::{FetchOptions, Served, Stats};
 /// let stale = cache.fetch("things/1", 2, || async { "made at version 2" }).await;
 /// assert_eq!((v1, stale), ("made at version 1", "made at version 1"));
 /// cache.wait_for_refreshes().await;
-/// let fresh = cache.fetch("things/1", 2, || async { unreachable!() }).await;
+/// let fresh = cache.fetch("things/1", 2, || async { "not run: current" }).await;
 /// assert_eq!(fresh, "made at version 2");
 /// # }
 /// ```

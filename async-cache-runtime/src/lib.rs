@@ -60,6 +60,11 @@ pub use global::{global, set_global};
 pub use options::FetchOptions;
 pub use served::Served;
 pub use stats::Stats;
+#[cfg(feature = "redis")]
+pub use store::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_FAULT_BACKOFF, DEFAULT_KEY_PREFIX, DEFAULT_MAX_VALUE_BYTES,
+    DEFAULT_REFRESH_LOCK_TTL, Redis,
+};
 
 #[doc(hidden)]
 #[path = "private.rs"]

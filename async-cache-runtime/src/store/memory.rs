@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use moka::ops::compute::Op;
 use moka::sync::Cache as Moka;
 
-use super::{Backend, Record, StillValid, Store, StoreError, sealed};
+use super::{Backend, Read, Record, StillValid, Store, StoreError, StoreFuture, sealed};
 use crate::builder::Settings;
 
 /// The in-memory store: a `moka` cache bounded by entry count, holding entries of
@@ -97,35 +97,17 @@ where
     T: Send + Sync + 'static,
 {
     #[inline]
-    fn read(
-        &self,
-        locator: &str,
-    ) -> impl Future<Output = Result<Option<Arc<Record<V, T>>>, StoreError>> + Send {
-        let Some(slot) = self.map.get(locator) else {
-            return ready(Ok(None));
-        };
-        if slot.epoch != self.epoch.load(SeqCst) {
-            return ready(Ok(None));
-        }
-        match slot.record.downcast::<Record<V, T>>() {
-            Ok(record) => ready(Ok(Some(record))),
-            Err(_) => {
-                tracing::debug!(
-                    locator,
-                    "entry of other value or version types: treated as a miss"
-                );
-                ready(Ok(None))
-            }
-        }
+    fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>> {
+        StoreFuture::ready(Ok(self.get(locator)))
     }
 
-    fn write(
-        &self,
-        locator: &str,
-        record: &Arc<Record<V, T>>,
+    fn write<'a>(
+        &'a self,
+        locator: &'a str,
+        record: &'a Arc<Record<V, T>>,
         expires_in: Option<Duration>,
-        still_valid: StillValid<'_>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        still_valid: StillValid<'a>,
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
         self.map.entry_by_ref(locator).and_compute_with(|stored| {
             // The epoch is read before validity: a `clear` that lands in between
             // leaves this slot with an old epoch, which reads ignore.
@@ -151,7 +133,31 @@ where
                 record: record.clone(),
             })
         });
-        ready(Ok(()))
+        StoreFuture::ready(Ok(()))
+    }
+}
+
+impl Memory {
+    #[inline]
+    fn get<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        let slot = self.map.get(locator)?;
+        if slot.epoch != self.epoch.load(SeqCst) {
+            return None;
+        }
+        match slot.record.downcast::<Record<V, T>>() {
+            Ok(record) => Some(record),
+            Err(_) => {
+                tracing::debug!(
+                    locator,
+                    "entry of other value or version types: treated as a miss"
+                );
+                None
+            }
+        }
     }
 }
 

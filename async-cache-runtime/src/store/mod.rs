@@ -4,13 +4,22 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::builder::Settings;
 
 mod memory;
 pub use memory::Memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_FAULT_BACKOFF, DEFAULT_KEY_PREFIX, DEFAULT_MAX_VALUE_BYTES,
+    DEFAULT_REFRESH_LOCK_TTL, Redis, RedisConfig, RefreshToken,
+};
 
 /// An entry: the value, the version it was generated for, and a fingerprint of the
 /// code that generated it (`0` when unknown).
@@ -41,6 +50,10 @@ impl<V: Ord, T> Record<V, T> {
     }
 }
 
+/// What a read finds: a record, nothing usable, or a fault.
+#[doc(hidden)]
+pub type Read<V, T> = Result<Option<Arc<Record<V, T>>>, StoreError>;
+
 /// A store read or write that failed or timed out. The fetch goes on without the
 /// store (the caller generates) and the fault is counted in
 /// [`Stats::store_errors`](crate::Stats::store_errors).
@@ -58,6 +71,42 @@ impl fmt::Display for StoreError {
 /// discarded because its locator was invalidated since the generation began.
 #[doc(hidden)]
 pub type StillValid<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// What a typed store operation returns: done at once (in memory, without an
+/// allocation), or a boxed future (over a network, where the box is noise).
+///
+/// A concrete type rather than `impl Future` in the trait: rustc cannot prove an
+/// opaque future `Send` for all lifetimes when the store's impl has `'static` bounds
+/// and the value type holds a reference (say `&'static str`), which made every
+/// `tokio::spawn` of such a fetch fail to compile.
+#[doc(hidden)]
+pub enum StoreFuture<'a, O> {
+    Ready(Option<O>),
+    Boxed(Pin<Box<dyn Future<Output = O> + Send + 'a>>),
+}
+
+impl<O> StoreFuture<'_, O> {
+    pub(crate) fn ready(output: O) -> Self {
+        StoreFuture::Ready(Some(output))
+    }
+}
+
+// The output is only ever moved out, never pinned.
+impl<O> Unpin for StoreFuture<'_, O> {}
+
+impl<O> Future for StoreFuture<'_, O> {
+    type Output = O;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
+        match self.get_mut() {
+            StoreFuture::Ready(output) => {
+                Poll::Ready(output.take().expect("StoreFuture polled after completion"))
+            }
+            StoreFuture::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -106,19 +155,16 @@ pub trait Backend: sealed::Sealed + Send + Sync + Sized + 'static {
 /// [`Memory`], serde types for the shared tier. Sealed.
 pub trait Store<V, T>: Backend {
     #[doc(hidden)]
-    fn read(
-        &self,
-        locator: &str,
-    ) -> impl Future<Output = Result<Option<Arc<Record<V, T>>>, StoreError>> + Send;
+    fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>>;
 
     /// Writes `record` unless the stored entry is as new (the no-downgrade rule) or
     /// `still_valid` answers `false`, both decided atomically with the write.
     #[doc(hidden)]
-    fn write(
-        &self,
-        locator: &str,
-        record: &Arc<Record<V, T>>,
+    fn write<'a>(
+        &'a self,
+        locator: &'a str,
+        record: &'a Arc<Record<V, T>>,
         expires_in: Option<Duration>,
-        still_valid: StillValid<'_>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        still_valid: StillValid<'a>,
+    ) -> StoreFuture<'a, Result<(), StoreError>>;
 }

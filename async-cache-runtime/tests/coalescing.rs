@@ -1,0 +1,285 @@
+//! SPEC 2.1 and 2.11: concurrent misses run one generation; a cancelled or panicking
+//! leader hands over; callers never wait on an older version.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_cache_runtime::{Cache, FetchOptions, Served};
+use common::{Counter, Gate, within};
+use futures_util::future::join_all;
+
+const CALLERS: usize = 500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_misses_run_the_generator_once() {
+    let cache = Cache::new();
+    let runs = Counter::new();
+    let gate = Gate::new();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (cache, runs, gate) = (cache.clone(), runs.clone(), gate.clone());
+            tokio::spawn(async move {
+                cache
+                    .fetch("herd", 1, move || async move {
+                        runs.bump();
+                        gate.wait().await;
+                        "value".to_string()
+                    })
+                    .await
+            })
+        })
+        .collect();
+    // Give the callers time to pile up behind the one generation; a straggler that
+    // comes after it is a hit, which the assertions allow.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    gate.open();
+    let values = within("herd", join_all(tasks)).await;
+    assert!(values.into_iter().all(|v| v.unwrap() == "value"));
+    assert_eq!(runs.get(), 1);
+    let stats = cache.stats();
+    assert!(stats.misses > 1, "callers were coalesced: {stats:?}");
+    assert_eq!(stats.misses + stats.hits, CALLERS as u64);
+}
+
+/// Starts a leader whose generator signals `started` and then never finishes.
+fn hanging_leader(cache: &Cache, started: &Gate) -> tokio::task::JoinHandle<u32> {
+    let (cache, started) = (cache.clone(), started.clone());
+    tokio::spawn(async move {
+        cache
+            .fetch("k", 1, move || async move {
+                started.open();
+                std::future::pending::<u32>().await
+            })
+            .await
+    })
+}
+
+fn waiters(cache: &Cache, runs: &Counter, n: usize) -> Vec<tokio::task::JoinHandle<u32>> {
+    (0..n)
+        .map(|_| {
+            let (cache, runs) = (cache.clone(), runs.clone());
+            tokio::spawn(async move {
+                cache
+                    .fetch("k", 1, move || async move {
+                        runs.bump();
+                        7
+                    })
+                    .await
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_leader_hands_over_to_one_waiter() {
+    let cache = Cache::new();
+    let started = Gate::new();
+    let leader = hanging_leader(&cache, &started);
+    within("leader start", started.wait()).await;
+    let runs = Counter::new();
+    let waiting = waiters(&cache, &runs, 100);
+    tokio::task::yield_now().await;
+    leader.abort();
+    let values = within("waiters", join_all(waiting)).await;
+    assert!(values.into_iter().all(|v| v.unwrap() == 7));
+    assert_eq!(
+        runs.get(),
+        1,
+        "the waiters take over among themselves, once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panicking_leader_hands_over_and_the_panic_resumes_in_it() {
+    let cache = Cache::new();
+    let started = Gate::new();
+    let release = Gate::new();
+    let leader = {
+        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .fetch("k", 1, move || async move {
+                    started.open();
+                    release.wait().await;
+                    panic!("generator exploded");
+                })
+                .await
+        })
+    };
+    within("leader start", started.wait()).await;
+    let runs = Counter::new();
+    let waiting = waiters(&cache, &runs, 100);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    release.open();
+    let leader = within("leader", leader).await;
+    let panic = leader.expect_err("the leader's panic resumes in the leader");
+    assert!(panic.is_panic());
+    let values = within("waiters", join_all(waiting)).await;
+    assert!(values.into_iter().all(|v| v.unwrap() == 7));
+    assert_eq!(runs.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_leader_returns_its_error_and_the_waiters_generate_again_once() {
+    let cache = Cache::new();
+    let started = Gate::new();
+    let release = Gate::new();
+    let leader = {
+        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .try_fetch("k", 1, move || async move {
+                    started.open();
+                    release.wait().await;
+                    Err::<u32, _>("database down")
+                })
+                .await
+        })
+    };
+    within("leader start", started.wait()).await;
+    let runs = Counter::new();
+    let waiting: Vec<_> = (0..100)
+        .map(|_| {
+            let (cache, runs) = (cache.clone(), runs.clone());
+            tokio::spawn(async move {
+                cache
+                    .try_fetch("k", 1, move || async move {
+                        runs.bump();
+                        Ok::<u32, &str>(7)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    release.open();
+    assert_eq!(
+        within("leader", leader).await.unwrap(),
+        Err("database down")
+    );
+    for value in within("waiters", join_all(waiting)).await {
+        assert_eq!(value.unwrap(), Ok(7));
+    }
+    assert_eq!(runs.get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newer_caller_never_waits_on_an_older_generation() {
+    let cache = Cache::new();
+    let started = Gate::new();
+    let release = Gate::new();
+    let old = {
+        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .fetch("k", 1, move || async move {
+                    started.open();
+                    release.wait().await;
+                    "generated for 1"
+                })
+                .await
+        })
+    };
+    within("old start", started.wait()).await;
+    // The version-1 generation is stuck; a version-2 caller runs its own.
+    let (newer, served) = within(
+        "newer caller",
+        cache.fetch_served("k", 2, FetchOptions::new(), || async { "generated for 2" }),
+    )
+    .await;
+    assert_eq!((newer, served), ("generated for 2", Served::Miss));
+    release.open();
+    assert_eq!(within("old", old).await.unwrap(), "generated for 1");
+    // The older result did not replace the newer one.
+    let stored = cache.fetch("k", 1, || async { "never" }).await;
+    assert_eq!(stored, "generated for 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_older_caller_joins_a_newer_generation() {
+    let cache = Cache::new();
+    let started = Gate::new();
+    let release = Gate::new();
+    let newer = {
+        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .fetch("k", 2, move || async move {
+                    started.open();
+                    release.wait().await;
+                    "generated for 2"
+                })
+                .await
+        })
+    };
+    within("newer start", started.wait()).await;
+    let runs = Counter::new();
+    let older = {
+        let (cache, runs) = (cache.clone(), runs.clone());
+        tokio::spawn(async move {
+            cache
+                .fetch("k", 1, move || async move {
+                    runs.bump();
+                    "generated for 1"
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    release.open();
+    assert_eq!(within("newer", newer).await.unwrap(), "generated for 2");
+    assert_eq!(within("older", older).await.unwrap(), "generated for 2");
+    assert_eq!(runs.get(), 0);
+    let stats = cache.stats();
+    assert_eq!(stats.misses + stats.hits, 2, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_of_other_types_do_not_join_each_other() {
+    let cache = Cache::new();
+    let started = Gate::new();
+    let release = Gate::new();
+    let text = {
+        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
+        tokio::spawn(async move {
+            cache
+                .fetch("k", 1, move || async move {
+                    started.open();
+                    release.wait().await;
+                    String::from("text")
+                })
+                .await
+        })
+    };
+    within("text start", started.wait()).await;
+    let number = within("number", cache.fetch("k", 1, || async { 42_u8 })).await;
+    assert_eq!(number, 42);
+    release.open();
+    assert_eq!(within("text", text).await.unwrap(), "text");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generators_may_fetch_from_the_same_cache_recursively() {
+    let cache = Arc::new(Cache::new());
+    fn depth(cache: Arc<Cache>, n: u32) -> futures_util::future::BoxFuture<'static, u32> {
+        Box::pin(async move {
+            if n == 0 {
+                return 0;
+            }
+            let inner = cache.clone();
+            cache
+                .fetch(format!("depth/{n}"), 1, move || depth(inner, n - 1))
+                .await
+                + 1
+        })
+    }
+    assert_eq!(within("recursion", depth(cache.clone(), 20)).await, 20);
+    assert_eq!(cache.stats().misses, 20);
+    assert_eq!(within("again", depth(cache.clone(), 20)).await, 20);
+    assert_eq!(
+        cache.stats().hits,
+        1,
+        "the outermost hit answers without recursing"
+    );
+}

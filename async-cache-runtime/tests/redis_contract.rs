@@ -1,0 +1,495 @@
+//! SPEC sections 1-3 and 5 on the Redis tier, against a real `redis-server` that each
+//! test starts. Two `Cache` values on one server and prefix stand for two processes
+//! (the two-process tests are in `redis_processes.rs`).
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
+use support::redis_server::RedisServer;
+
+const PREFIX: &str = "test:";
+
+fn cache(server: &RedisServer) -> Cache<Redis> {
+    Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .build()
+}
+
+/// The Redis key of an entry of generation 0 (no `invalidate_all` yet).
+fn entry_key(locator: &str) -> String {
+    format!("{PREFIX}0:{locator}")
+}
+
+#[derive(Clone, Default)]
+struct Runs(Arc<AtomicUsize>);
+
+impl Runs {
+    /// A generator that counts its runs (not the making of its future, which a
+    /// refresh skipped as superseded or locked elsewhere never polls).
+    fn make(
+        &self,
+        value: &str,
+    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> + Send + use<>
+    {
+        let runs = self.0.clone();
+        let value = value.to_string();
+        move || {
+            Box::pin(async move {
+                runs.fetch_add(1, SeqCst);
+                value
+            })
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(SeqCst)
+    }
+}
+
+async fn served(
+    cache: &Cache<Redis>,
+    locator: &str,
+    version: u64,
+    runs: &Runs,
+) -> (String, Served) {
+    cache
+        .fetch_served(
+            locator,
+            version,
+            FetchOptions::new(),
+            runs.make("generated"),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miss_then_hit_in_every_process() {
+    let server = RedisServer::start();
+    let (a, b) = (cache(&server), cache(&server));
+    let runs = Runs::default();
+    let first = a
+        .fetch_served("things/1", 1_u64, FetchOptions::new(), runs.make("one"))
+        .await;
+    assert_eq!((first.0.as_str(), first.1), ("one", Served::Miss));
+    assert_eq!(
+        served(&a, "things/1", 1, &runs).await,
+        ("one".into(), Served::Hit)
+    );
+    // Another process finds it, and an older requested version counts as current.
+    assert_eq!(
+        served(&b, "things/1", 1, &runs).await,
+        ("one".into(), Served::Hit)
+    );
+    assert_eq!(
+        served(&b, "things/1", 0, &runs).await,
+        ("one".into(), Served::Hit)
+    );
+    assert_eq!(runs.get(), 1);
+    let stats = a.stats();
+    assert_eq!((stats.misses, stats.hits, stats.store_errors), (1, 1, 0));
+    assert_eq!(b.stats().store_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_then_refreshed_and_lock_released() {
+    let server = RedisServer::start();
+    let (a, b) = (cache(&server), cache(&server));
+    let runs = Runs::default();
+    a.fetch("k", 1_u64, runs.make("v1")).await;
+    let stale = a
+        .fetch_served("k", 2_u64, FetchOptions::new(), runs.make("v2"))
+        .await;
+    assert_eq!((stale.0.as_str(), stale.1), ("v1", Served::Stale));
+    a.wait_for_refreshes().await;
+    assert_eq!(served(&a, "k", 2, &runs).await, ("v2".into(), Served::Hit));
+    assert_eq!(served(&b, "k", 2, &runs).await, ("v2".into(), Served::Hit));
+    assert_eq!(runs.get(), 2);
+    let stats = a.stats();
+    assert_eq!((stats.refreshes_started, stats.refreshes_completed), (1, 1));
+    assert_eq!(stats.store_errors, 0);
+    let mut admin = server.admin();
+    let lock: bool = redis::cmd("EXISTS")
+        .arg(format!("{PREFIX}lock:k"))
+        .query(&mut admin)
+        .unwrap();
+    assert!(!lock, "the refresh lock is released when the refresh ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_downgrade_across_processes() {
+    let server = RedisServer::start();
+    let (a, b) = (cache(&server), cache(&server));
+    let runs = Runs::default();
+    a.fetch("k", 1_u64, runs.make("v1")).await;
+    // b begins refreshing to version 2, and is held inside its generator...
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let stale = b
+        .fetch("k", 2_u64, move || async move {
+            let _ = entered_tx.send(());
+            let _ = held.await;
+            "v2".to_string()
+        })
+        .await;
+    assert_eq!(stale, "v1");
+    entered.await.unwrap();
+    // ... while a writes version 3.
+    let (v3, how) = a
+        .fetch_served(
+            "k",
+            3_u64,
+            FetchOptions::new().force_sync(true),
+            runs.make("v3"),
+        )
+        .await;
+    assert_eq!((v3.as_str(), how), ("v3", Served::Sync));
+    release.send(()).unwrap();
+    b.wait_for_refreshes().await;
+    assert_eq!(b.stats().refreshes_completed, 1);
+    // b's version 2 did not replace version 3, in Redis or in b.
+    let c = cache(&server);
+    assert_eq!(served(&c, "k", 3, &runs).await, ("v3".into(), Served::Hit));
+    assert_eq!(served(&b, "k", 2, &runs).await, ("v3".into(), Served::Hit));
+    // Nor does a direct write of an older version.
+    let (old, how) = c
+        .fetch_served(
+            "k",
+            1_u64,
+            FetchOptions::new().force_sync(true),
+            runs.make("v1 again"),
+        )
+        .await;
+    assert_eq!((old.as_str(), how), ("v3", Served::Hit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_refreshes_keep_the_old_value() {
+    let server = RedisServer::start();
+    let a = cache(&server);
+    let runs = Runs::default();
+    a.fetch("k", 1_u64, runs.make("v1")).await;
+    let stale: Result<String, String> = a
+        .try_fetch("k", 2_u64, || async { Err("boom".to_string()) })
+        .await;
+    assert_eq!(stale.unwrap(), "v1");
+    a.wait_for_refreshes().await;
+    let stale: String = a
+        .fetch("k", 2_u64, || async {
+            panic!("refresh panics (expected by the test)")
+        })
+        .await;
+    assert_eq!(stale, "v1");
+    a.wait_for_refreshes().await;
+    assert_eq!(a.stats().refreshes_failed, 2);
+    let b = cache(&server);
+    assert_eq!(served(&b, "k", 1, &runs).await, ("v1".into(), Served::Hit));
+    assert_eq!(a.stats().store_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_not_cached() {
+    let server = RedisServer::start();
+    let a = cache(&server);
+    let failed: Result<String, String> =
+        a.try_fetch("k", 1_u64, || async { Err("no".into()) }).await;
+    assert_eq!(failed.unwrap_err(), "no");
+    let mut admin = server.admin();
+    let stored: bool = redis::cmd("EXISTS")
+        .arg(entry_key("k"))
+        .query(&mut admin)
+        .unwrap();
+    assert!(!stored);
+    let ok: Result<String, String> = a.try_fetch("k", 1_u64, || async { Ok("yes".into()) }).await;
+    assert_eq!(ok.unwrap(), "yes");
+    let (value, how) = a
+        .try_fetch_served::<_, String, String, _, _>("k", 1_u64, FetchOptions::new(), || async {
+            Err("not called".into())
+        })
+        .await
+        .unwrap();
+    assert_eq!((value.as_str(), how), ("yes", Served::Hit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidate_and_invalidate_all_reach_every_process() {
+    let server = RedisServer::start();
+    let (a, b) = (cache(&server), cache(&server));
+    let runs = Runs::default();
+    a.fetch("k1", 1_u64, runs.make("one")).await;
+    a.fetch("k2", 1_u64, runs.make("two")).await;
+    b.invalidate("k1").await;
+    assert_eq!(served(&a, "k1", 1, &runs).await.1, Served::Miss);
+
+    a.invalidate_all();
+    // At once in this process ...
+    assert_eq!(served(&a, "k1", 1, &runs).await.1, Served::Miss);
+    // ... and for the others once it reached Redis (the access above waited for it).
+    assert_eq!(served(&b, "k2", 1, &runs).await.1, Served::Miss);
+    assert_eq!(served(&b, "k2", 1, &runs).await.1, Served::Hit);
+
+    // The entries of the old generation are swept from Redis in the background.
+    let mut admin = server.admin();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let old: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{PREFIX}0:*"))
+            .query(&mut admin)
+            .unwrap();
+        if old.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old generation not swept: {old:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let generation: u64 = redis::cmd("GET")
+        .arg(format!("{PREFIX}gen"))
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(generation, 1);
+    assert_eq!(a.stats().store_errors + b.stats().store_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_build_is_stale_and_other_types_miss() {
+    let server = RedisServer::start();
+    let (a, b) = (cache(&server), cache(&server));
+    let runs = Runs::default();
+    a.fetch_with(
+        "k",
+        1_u64,
+        FetchOptions::new().fingerprint(1),
+        runs.make("build 1"),
+    )
+    .await;
+    let (value, how) = b
+        .fetch_served(
+            "k",
+            1_u64,
+            FetchOptions::new().fingerprint(2),
+            runs.make("build 2"),
+        )
+        .await;
+    assert_eq!((value.as_str(), how), ("build 1", Served::Stale));
+    b.wait_for_refreshes().await;
+    let (value, how) = a
+        .fetch_served(
+            "k",
+            1_u64,
+            FetchOptions::new().fingerprint(2),
+            runs.make("unused"),
+        )
+        .await;
+    assert_eq!((value.as_str(), how), ("build 2", Served::Hit));
+
+    // The same locator read as other types: a miss, then overwritten.
+    let (number, how) = a
+        .fetch_served("k", 1_u64, FetchOptions::new(), || async { 7_u32 })
+        .await;
+    assert_eq!((number, how), (7, Served::Miss));
+    let (number, how) = b
+        .fetch_served("k", 1_u64, FetchOptions::new(), || async { 8_u32 })
+        .await;
+    assert_eq!((number, how), (7, Served::Hit));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_is_a_redis_ttl() {
+    let server = RedisServer::start();
+    let a = cache(&server);
+    a.fetch_with(
+        "k",
+        1_u64,
+        FetchOptions::new().expires_in(Duration::from_secs(60)),
+        || async { "v".to_string() },
+    )
+    .await;
+    let mut admin = server.admin();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(entry_key("k"))
+        .query(&mut admin)
+        .unwrap();
+    assert!((1..=60_000).contains(&pttl), "PTTL {pttl}");
+    a.fetch("forever", 1_u64, || async { "v".to_string() })
+        .await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(entry_key("forever"))
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(pttl, -1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_over_the_limit_are_served_not_stored() {
+    let server = RedisServer::start();
+    let a: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .max_value_bytes(100)
+        .build();
+    let runs = Runs::default();
+    let big = "x".repeat(1000);
+    let make = |runs: &Runs| runs.make(&"x".repeat(1000));
+    assert_eq!(a.fetch("big", 1_u64, make(&runs)).await, big);
+    assert_eq!(a.fetch("big", 1_u64, make(&runs)).await, big);
+    assert_eq!(runs.get(), 2, "not stored, so generated each time");
+    assert_eq!(a.fetch("small", 1_u64, runs.make("s")).await, "s");
+    assert_eq!(
+        served(&a, "small", 1, &runs).await,
+        ("s".into(), Served::Hit)
+    );
+    assert_eq!(a.stats().store_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_bytes_are_a_miss_then_overwritten() {
+    let server = RedisServer::start();
+    let a = cache(&server);
+    let mut admin = server.admin();
+    let _: () = redis::cmd("SET")
+        .arg(entry_key("k"))
+        .arg(b"\xa1not a record at all".as_slice())
+        .query(&mut admin)
+        .unwrap();
+    let runs = Runs::default();
+    assert_eq!(
+        served(&a, "k", 1, &runs).await,
+        ("generated".into(), Served::Miss)
+    );
+    assert_eq!(
+        served(&a, "k", 1, &runs).await,
+        ("generated".into(), Served::Hit)
+    );
+    let bytes: Vec<u8> = redis::cmd("GET")
+        .arg(entry_key("k"))
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(bytes[0], 0xA1);
+    assert_ne!(&bytes[1..], b"not a record at all");
+    assert_eq!(a.stats().store_errors, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_holders_lock_expires() {
+    let server = RedisServer::start();
+    let a: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .build();
+    let runs = Runs::default();
+    a.fetch("k", 1_u64, runs.make("v1")).await;
+    // A process that died while refreshing "k" left its lock.
+    let mut admin = server.admin();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{PREFIX}lock:k"))
+        .arg("dead process")
+        .arg("PX")
+        .arg(300)
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(served(&a, "k", 2, &runs).await.1, Served::Stale);
+    a.wait_for_refreshes().await;
+    assert_eq!(runs.get(), 1, "the lock holder refreshes, not this process");
+    assert_eq!(served(&a, "k", 2, &runs).await.0, "v1");
+    a.wait_for_refreshes().await;
+    // Once the lock expires, a stale read refreshes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let held: bool = redis::cmd("EXISTS")
+            .arg(format!("{PREFIX}lock:k"))
+            .query(&mut admin)
+            .unwrap();
+        if !held {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        served(&a, "k", 2, &runs).await,
+        ("v1".into(), Served::Stale)
+    );
+    a.wait_for_refreshes().await;
+    assert_eq!(
+        served(&a, "k", 2, &runs).await,
+        ("generated".into(), Served::Hit)
+    );
+    assert_eq!(runs.get(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_cache_serves_hot_entries_and_sees_others_after_its_ttl() {
+    let server = RedisServer::start();
+    let near: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .near_cache(Duration::from_secs(1))
+        .build();
+    let other = cache(&server);
+    let runs = Runs::default();
+    near.fetch("k", 1_u64, runs.make("v1")).await;
+    // Served from memory even with Redis frozen.
+    server.stall();
+    let start = Instant::now();
+    let hit = served(&near, "k", 1, &runs).await;
+    let elapsed = start.elapsed();
+    server.resume();
+    assert_eq!(hit, ("v1".into(), Served::Hit));
+    assert!(elapsed < Duration::from_millis(100), "{elapsed:?}");
+    assert_eq!(near.stats().store_errors, 0);
+    // Another process's write is seen here after at most the TTL.
+    other.invalidate("k").await;
+    other.fetch("k", 2_u64, runs.make("v2")).await;
+    assert_eq!(served(&near, "k", 1, &runs).await.0, "v1");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        served(&near, "k", 1, &runs).await,
+        ("v2".into(), Served::Hit)
+    );
+    // This process's own invalidation is seen at once.
+    near.invalidate("k").await;
+    assert_eq!(served(&near, "k", 2, &runs).await.1, Served::Miss);
+    near.invalidate_all();
+    assert_eq!(served(&near, "k", 2, &runs).await.1, Served::Miss);
+}
+
+/// What a hit costs through Redis and through the near cache (printed with
+/// `--nocapture`; numbers worth reading come from `--release`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_hit_latency() {
+    const HITS: u32 = 2000;
+    let server = RedisServer::start();
+    let plain = cache(&server);
+    let near: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .near_cache(Duration::from_secs(60))
+        .build();
+    let value = "x".repeat(1024);
+    plain.fetch("k", 1_u64, move || async move { value }).await;
+    let mut per_hit = Vec::new();
+    for cache in [&plain, &near] {
+        let start = Instant::now();
+        for _ in 0..HITS {
+            let hit: String = cache
+                .fetch("k", 1_u64, || async { unreachable!("a hit") })
+                .await;
+            assert_eq!(hit.len(), 1024);
+        }
+        per_hit.push(start.elapsed() / HITS);
+    }
+    println!(
+        "1 KiB String hit: through Redis {:?}, from the near cache {:?}",
+        per_hit[0], per_hit[1]
+    );
+    assert!(per_hit[1] < per_hit[0]);
+    assert_eq!(plain.stats().store_errors + near.stats().store_errors, 0);
+}

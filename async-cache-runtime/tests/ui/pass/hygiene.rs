@@ -1,0 +1,32 @@
+//! User items named like what the expansion uses change nothing.
+#![allow(dead_code)]
+
+use async_cache_runtime::async_cached;
+
+struct Cache;
+struct Option;
+struct Box;
+struct Some;
+struct None;
+type Result = ();
+mod core {}
+mod std {}
+fn global() {}
+fn options() {}
+trait Clone {}
+trait Send {}
+trait Future {}
+
+// Names the expansion binds internally are free for the user.
+#[async_cached(locator = __async_cached_locator, version = __async_cached_version)]
+async fn collide(
+    __async_cached_locator: &'static str,
+    __async_cached_version: u64,
+    __async_cached_cache: u32,
+    __async_cached_ret: u32,
+    __async_cached_self: u32,
+) -> u32 {
+    __async_cached_cache + __async_cached_ret + __async_cached_self
+}
+
+fn main() {}
