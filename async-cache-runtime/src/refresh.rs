@@ -118,7 +118,13 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         if !self.started {
+            // A refresh task is only ever dropped unstarted by its runtime shutting
+            // down: spawned onto a closed runtime, or dropped from the queue. If that
+            // is the builder's runtime, it is gone for good, sentinel or not.
             Counters::bump(&self.counters.refreshes_dropped);
+            if self.refresher.runtime.is_some() {
+                self.refresher.runtime_alive.store(false, SeqCst);
+            }
         }
         if self.refresher.pending.fetch_sub(1, SeqCst) == 1 {
             self.refresher.idle.notify_waiters();
