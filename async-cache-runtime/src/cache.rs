@@ -568,6 +568,8 @@ impl<S: Backend> Cache<S> {
 
     fn store_error(&self, locator: &str, operation: &str, error: &crate::store::StoreError) {
         Counters::bump(&self.inner.counters.store_errors);
-        tracing::warn!(locator, operation, %error, "store fault: going on without the store");
+        // At debug: a store that goes down logs that once itself, and a warning per
+        // access would flood the log while it is down.
+        tracing::debug!(locator, operation, %error, "store fault: going on without the store");
     }
 }

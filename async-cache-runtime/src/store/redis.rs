@@ -152,7 +152,13 @@ struct Shared {
     stripe_hasher: foldhash::fast::RandomState,
     max_value_bytes: usize,
     lock_ttl: Duration,
+    /// Locators whose refresh lock another process held a moment ago: while it
+    /// refreshes, this process's stale reads do not each ask Redis again.
+    locked_elsewhere: Moka<String, (), foldhash::fast::RandomState>,
 }
+
+/// How long a lock seen held elsewhere is believed held without asking again.
+const LOCKED_ELSEWHERE_MEMO: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 struct NearSlot {
@@ -217,6 +223,10 @@ impl Backend for Redis {
                 stripe_hasher: foldhash::fast::RandomState::default(),
                 max_value_bytes: config.max_value_bytes,
                 lock_ttl: config.refresh_lock_ttl,
+                locked_elsewhere: Moka::builder()
+                    .max_capacity(settings.max_capacity)
+                    .time_to_live(LOCKED_ELSEWHERE_MEMO.min(config.refresh_lock_ttl))
+                    .build_with_hasher(foldhash::fast::RandomState::default()),
             }),
         }
     }
@@ -285,6 +295,9 @@ impl Backend for Redis {
         let locator = locator.to_owned();
         let token = random_token();
         async move {
+            if shared.locked_elsewhere.contains_key(locator.as_str()) {
+                return Ok(None);
+            }
             let ttl_ms = duration_ms(shared.lock_ttl).max(1);
             let value = token.clone();
             let taken = shared
@@ -301,6 +314,7 @@ impl Backend for Redis {
                 })
                 .await?;
             if taken.is_none() {
+                shared.locked_elsewhere.insert(locator, ());
                 return Ok(None);
             }
             // The refresh re-reads the entry next: from Redis, not from this process's
