@@ -460,9 +460,30 @@ impl<S: Backend> Cache<S> {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let _running = slot.start().await;
+        let running = slot.start().await;
+        Counters::bump(&self.inner.counters.refreshes_started);
+        self.refresh_started(&claim, version, &options, future).await;
+        // The claim goes before the slot: once `wait_for_refreshes` sees no refresh,
+        // none still stands in the way of the next stale read's.
+        drop(claim);
+        drop(running);
+        drop(slot);
+    }
+
+    /// A started refresh: takes the store-wide lock, skips if overtaken, runs.
+    async fn refresh_started<V, T, E, Fut>(
+        &self,
+        claim: &Claim,
+        version: V,
+        options: &FetchOptions,
+        future: Fut,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let counters = &self.inner.counters;
-        Counters::bump(&counters.refreshes_started);
         let locator = claim.locator();
         let lock = match self.inner.store.lock_refresh(locator).await {
             Ok(Some(lock)) => Some(lock),
@@ -485,7 +506,7 @@ impl<S: Backend> Cache<S> {
         if superseded || !claim.is_valid() {
             Counters::bump(&counters.refreshes_completed);
         } else {
-            self.run_refresh(&claim, version, &options, future).await;
+            self.run_refresh(claim, version, options, future).await;
         }
         if let Some(lock) = lock {
             if let Err(error) = self.inner.store.unlock_refresh(locator, lock).await {
