@@ -461,8 +461,8 @@ impl<S: Backend> Cache<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         let running = slot.start().await;
-        Counters::bump(&self.inner.counters.refreshes_started);
-        self.refresh_started(&claim, version, &options, future).await;
+        self.refresh_started(&claim, version, &options, future)
+            .await;
         // The claim goes before the slot: once `wait_for_refreshes` sees no refresh,
         // none still stands in the way of the next stale read's.
         drop(claim);
@@ -470,7 +470,8 @@ impl<S: Backend> Cache<S> {
         drop(slot);
     }
 
-    /// A started refresh: takes the store-wide lock, skips if overtaken, runs.
+    /// A refresh with a running place: takes the store-wide lock, skips if overtaken,
+    /// runs.
     async fn refresh_started<V, T, E, Fut>(
         &self,
         claim: &Claim,
@@ -488,8 +489,7 @@ impl<S: Backend> Cache<S> {
         let lock = match self.inner.store.lock_refresh(locator).await {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
-                // Another process refreshes it.
-                Counters::bump(&counters.refreshes_completed);
+                Counters::bump(&counters.refreshes_elsewhere);
                 return;
             }
             Err(error) => {
@@ -497,6 +497,7 @@ impl<S: Backend> Cache<S> {
                 None
             }
         };
+        Counters::bump(&counters.refreshes_started);
         // Queued behind others, or behind another process, it may have been overtaken:
         // then skip the generator.
         let superseded = match self.read::<V, T>(locator).await {

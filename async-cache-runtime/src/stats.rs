@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Stats {
     /// Fresh entry served.
@@ -36,6 +37,9 @@ pub struct Stats {
     pub refreshes_failed: u64,
     /// Not run: concurrency and queue were full, or the runtime shut down first.
     pub refreshes_dropped: u64,
+    /// Not run here: another process held the shared tier's refresh lock of the
+    /// locator (always 0 in memory).
+    pub refreshes_elsewhere: u64,
     /// Store reads or writes that failed or timed out (always 0 in memory).
     pub store_errors: u64,
 }
@@ -58,6 +62,7 @@ pub(crate) struct Counters {
     pub(crate) refreshes_completed: AtomicU64,
     pub(crate) refreshes_failed: AtomicU64,
     pub(crate) refreshes_dropped: AtomicU64,
+    pub(crate) refreshes_elsewhere: AtomicU64,
     pub(crate) store_errors: AtomicU64,
 }
 
@@ -89,6 +94,7 @@ impl Counters {
             refreshes_completed: self.refreshes_completed.load(Relaxed),
             refreshes_failed: self.refreshes_failed.load(Relaxed),
             refreshes_dropped: self.refreshes_dropped.load(Relaxed),
+            refreshes_elsewhere: self.refreshes_elsewhere.load(Relaxed),
             store_errors: self.store_errors.load(Relaxed),
         }
     }

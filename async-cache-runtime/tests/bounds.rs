@@ -38,7 +38,11 @@ async fn a_full_worker_serves_stale_and_drops_the_refresh() {
     let (value, served) = cache
         .fetch_served("c", 2, FetchOptions::new(), held(&runs))
         .await;
-    assert_eq!((value, served), ("v1", Served::Stale), "dropped, still served");
+    assert_eq!(
+        (value, served),
+        ("v1", Served::Stale),
+        "dropped, still served"
+    );
     assert_eq!(cache.stats().refreshes_dropped, 1);
     release.open();
     within("refreshes", cache.wait_for_refreshes()).await;
@@ -85,7 +89,9 @@ async fn refreshes_run_at_most_refresh_concurrency_at_once() {
 async fn memory_is_bounded_by_max_capacity() {
     let cache = Cache::builder().max_capacity(100).build();
     for i in 0..2_000 {
-        cache.fetch(format!("k{i}"), 1, || async { [0_u8; 64] }).await;
+        cache
+            .fetch(format!("k{i}"), 1, || async { [0_u8; 64] })
+            .await;
     }
     let runs = Counter::new();
     for i in 0..2_000 {

@@ -33,7 +33,9 @@ async fn a_refresh_that_returns_err_keeps_the_stale_value_and_releases_its_claim
     assert_eq!(stats.refreshes_completed, 0);
     // Still stale; the claim was released, so the next stale read tries again.
     let (value, served) = cache
-        .try_fetch_served("k", 2, FetchOptions::new(), || async { Ok::<_, &str>("v2") })
+        .try_fetch_served("k", 2, FetchOptions::new(), || async {
+            Ok::<_, &str>("v2")
+        })
         .await
         .unwrap();
     assert_eq!((value, served), ("v1", Served::Stale));
@@ -71,8 +73,18 @@ async fn an_err_in_the_caller_is_returned_and_not_cached() {
         assert_eq!(result, Err("nope".to_string()));
     }
     assert_eq!(runs.get(), 3, "every call generated: nothing was cached");
-    assert_eq!(cache.try_fetch("k", 1, || async { Ok::<_, String>(5) }).await, Ok(5));
-    assert_eq!(cache.try_fetch("k", 1, || async { Ok::<_, String>(6) }).await, Ok(5));
+    assert_eq!(
+        cache
+            .try_fetch("k", 1, || async { Ok::<_, String>(5) })
+            .await,
+        Ok(5)
+    );
+    assert_eq!(
+        cache
+            .try_fetch("k", 1, || async { Ok::<_, String>(6) })
+            .await,
+        Ok(5)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +106,11 @@ async fn a_panic_in_the_caller_resumes_there_and_nothing_is_cached() {
     let cache = Cache::new();
     let task = {
         let cache = cache.clone();
-        tokio::spawn(async move { cache.fetch("k", 1, || async { explode::<u32>("boom") }).await })
+        tokio::spawn(async move {
+            cache
+                .fetch("k", 1, || async { explode::<u32>("boom") })
+                .await
+        })
     };
     let error: tokio::task::JoinError = within("panicking caller", task).await.unwrap_err();
     assert!(error.is_panic());
@@ -152,6 +168,12 @@ fn failed_refreshes_are_logged_at_warn_with_their_locator() {
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(lines.len(), 2, "{log}");
-    assert!(lines[0].contains("pages/7") && lines[0].contains("failed"), "{log}");
-    assert!(lines[1].contains("pages/8") && lines[1].contains("render exploded"), "{log}");
+    assert!(
+        lines[0].contains("pages/7") && lines[0].contains("failed"),
+        "{log}"
+    );
+    assert!(
+        lines[1].contains("pages/8") && lines[1].contains("render exploded"),
+        "{log}"
+    );
 }

@@ -8,7 +8,10 @@ async fn set_global_configures_the_default_once_before_first_use() {
     let configured = Cache::builder().max_capacity(5).build();
     let handle = configured.clone();
     assert!(set_global(configured).is_ok());
-    assert!(set_global(Cache::new()).is_err(), "a second configuration is refused");
+    assert!(
+        set_global(Cache::new()).is_err(),
+        "a second configuration is refused"
+    );
 
     assert_eq!(global().fetch("k", 1, || async { 1 }).await, 1);
     assert_eq!(global().fetch("k", 1, || async { 2 }).await, 1);

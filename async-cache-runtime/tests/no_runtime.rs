@@ -8,7 +8,12 @@ use async_cache_runtime::{Cache, FetchOptions, Served};
 use futures_executor::block_on;
 
 fn served(cache: &Cache, version: u32, value: &'static str) -> (&'static str, Served) {
-    block_on(cache.fetch_served("k", version, FetchOptions::new(), move || async move { value }))
+    block_on(cache.fetch_served(
+        "k",
+        version,
+        FetchOptions::new(),
+        move || async move { value },
+    ))
 }
 
 #[test]

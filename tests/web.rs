@@ -1,0 +1,408 @@
+//! End to end: the web example (`examples/web.rs`) as a server process on a free
+//! loopback port, with its own SQLite file, driven over real HTTP.
+//!
+//! Renders are simulated to cost `RENDER`; a response counts as "at once" under half
+//! of that (in practice a few milliseconds).
+
+mod web_support;
+
+use std::time::Duration;
+
+use web_support::{CHILD_ENV, TempDir, WebServer, count, get, put, stats, stats_when};
+
+/// The example itself, compiled into this binary: each server is this binary run
+/// again (see `web_support`).
+#[path = "../examples/web.rs"]
+#[allow(dead_code)]
+mod web_example;
+
+const RENDER: Duration = Duration::from_millis(400);
+const AT_ONCE: Duration = Duration::from_millis(200);
+
+/// Not a check: the server process that the other tests start (this binary run again
+/// with `ASYNC_CACHE_WEB_EXAMPLE_ARGS`). Without that variable it does nothing.
+#[test]
+fn web_example_process() {
+    if let Ok(args) = std::env::var(CHILD_ENV) {
+        let status = web_example::run(args.lines().map(str::to_owned));
+        std::process::exit(status.into());
+    }
+}
+
+fn start(dir: &TempDir) -> WebServer {
+    start_rendering_in(dir, RENDER)
+}
+
+fn start_rendering_in(dir: &TempDir, render: Duration) -> WebServer {
+    let db = dir.path().join("things.db");
+    WebServer::start(&[
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--render-ms",
+        &render.as_millis().to_string(),
+    ])
+}
+
+fn body_of(reply: &web_support::Reply) -> String {
+    reply.json()["body"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no body in {reply:?}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miss_hit_stale_refresh_and_preview() {
+    let dir = TempDir::new("swr");
+    let server = start(&dir);
+    let addr = server.addr;
+
+    let first = get(addr, "/things/1").await;
+    assert_eq!((first.status, first.served()), (200, "miss"), "{first:?}");
+    assert!(first.elapsed >= RENDER, "a miss renders: {first:?}");
+    assert_eq!(first.json()["rendered_by_pid"], server.pid(), "{first:?}");
+    let original = body_of(&first);
+
+    let second = get(addr, "/things/1").await;
+    assert_eq!((second.status, second.served()), (200, "hit"), "{second:?}");
+    assert!(second.elapsed < AT_ONCE, "a hit is fast: {second:?}");
+    assert_eq!(second.body, first.body, "a hit is the stored render");
+
+    // An edit: the next read serves the old render at once and refreshes it behind.
+    let before = stats(addr).await;
+    let edit = put(
+        addr,
+        "/things/1",
+        r#"{"name":"kettle","body":"edited once"}"#,
+    )
+    .await;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    assert_eq!(edit.json()["body"], "edited once");
+    let stale = get(addr, "/things/1").await;
+    assert_eq!((stale.status, stale.served()), (200, "stale"), "{stale:?}");
+    assert!(
+        stale.elapsed < AT_ONCE,
+        "a stale read does not wait: {stale:?}"
+    );
+    assert_eq!(
+        body_of(&stale),
+        original,
+        "a stale read serves the old render"
+    );
+
+    stats_when(addr, "the refresh completes", |now| {
+        count(now, "refreshes_completed") == count(&before, "refreshes_completed") + 1
+    })
+    .await;
+    let fresh = get(addr, "/things/1").await;
+    assert_eq!((fresh.status, fresh.served()), (200, "hit"), "{fresh:?}");
+    eprintln!(
+        "render {RENDER:?}: miss {:?}, hit {:?}, stale {:?}, refreshed hit {:?}",
+        first.elapsed, second.elapsed, stale.elapsed, fresh.elapsed
+    );
+    assert_eq!(body_of(&fresh), "edited once");
+
+    // An editor's preview renders an outdated entry in the request: new body at once.
+    let edit = put(
+        addr,
+        "/things/1",
+        r#"{"name":"kettle","body":"edited twice"}"#,
+    )
+    .await;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    let preview = get(addr, "/things/1?preview=true").await;
+    assert_eq!(
+        (preview.status, preview.served()),
+        (200, "sync"),
+        "{preview:?}"
+    );
+    assert_eq!(
+        body_of(&preview),
+        "edited twice",
+        "a preview is never stale"
+    );
+    assert!(
+        preview.elapsed >= RENDER,
+        "rendered in the request: {preview:?}"
+    );
+    let after = get(addr, "/things/1").await;
+    assert_eq!(
+        (after.served(), body_of(&after)),
+        ("hit", "edited twice".into())
+    );
+    assert_eq!(after.body, preview.body, "the preview's render was stored");
+    // Previewing a current entry is an ordinary hit.
+    let again = get(addr, "/things/1?preview=true").await;
+    assert_eq!(again.served(), "hit", "{again:?}");
+
+    let now = stats(addr).await;
+    assert_eq!(count(&now, "misses"), 1, "{now}");
+    assert_eq!(count(&now, "sync_refreshes"), 1, "{now}");
+    assert_eq!(count(&now, "stale_hits"), 1, "{now}");
+    assert_eq!(count(&now, "refreshes_started"), 1, "{now}");
+    assert_eq!(count(&now, "renders"), 3, "miss, refresh, preview: {now}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_reads_after_an_edit_render_once() {
+    let dir = TempDir::new("storm");
+    let server = start(&dir);
+    let addr = server.addr;
+    let warm = get(addr, "/things/2").await;
+    assert_eq!(warm.served(), "miss", "{warm:?}");
+    let old = body_of(&warm);
+
+    let edit = put(addr, "/things/2", r#"{"name":"teapot","body":"new"}"#).await;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    let before = stats(addr).await;
+    let readers: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(get(addr, "/things/2")))
+        .collect();
+    let mut stale = 0_u64;
+    for reader in readers {
+        let reply = reader.await.expect("the reader finishes");
+        assert_eq!(reply.status, 200, "{reply:?}");
+        match reply.served() {
+            // Before the one refresh lands: the old render, at once.
+            "stale" => {
+                assert_eq!(body_of(&reply), old, "{reply:?}");
+                stale += 1;
+            }
+            // After it: the new one.
+            "hit" => assert_eq!(body_of(&reply), "new", "{reply:?}"),
+            other => panic!("served {other}: nobody renders in a request: {reply:?}"),
+        }
+    }
+    assert!(stale > 0, "the first reads saw the edit before any refresh");
+    eprintln!("200 concurrent reads: {stale} stale, {} hits", 200 - stale);
+
+    let after = stats_when(addr, "the refresh completes", |now| {
+        count(now, "refreshes_completed") > count(&before, "refreshes_completed")
+    })
+    .await;
+    let added = |name| count(&after, name) - count(&before, name);
+    assert_eq!(added("refreshes_started"), 1, "one refresh: {after}");
+    assert_eq!(added("refreshes_completed"), 1, "{after}");
+    assert_eq!(added("renders"), 1, "one render for 200 readers: {after}");
+    assert_eq!(added("misses"), 0, "{after}");
+    assert_eq!(added("sync_refreshes"), 0, "{after}");
+    assert_eq!(added("refreshes_dropped"), 0, "{after}");
+    assert_eq!(added("stale_hits"), stale, "{after}");
+    let fresh = get(addr, "/things/2").await;
+    assert_eq!((fresh.served(), body_of(&fresh)), ("hit", "new".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let dir = TempDir::new("bad");
+    let server = start(&dir);
+    let addr = server.addr;
+    let stored = get(addr, "/things/3").await;
+    assert_eq!(stored.served(), "miss");
+    let before = stats(addr).await;
+
+    let error = |reply: &web_support::Reply| -> String {
+        assert!(
+            reply.x_cache.is_none(),
+            "no cache outcome on errors: {reply:?}"
+        );
+        reply.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a JSON error message: {reply:?}"))
+            .to_owned()
+    };
+
+    let unknown = get(addr, "/things/999").await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert!(error(&unknown).contains("999"), "{unknown:?}");
+    let unknown = put(addr, "/things/999", r#"{"name":"a","body":"b"}"#).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+
+    for path in ["/things/abc", "/things/-1", "/things/1.5"] {
+        let reply = get(addr, path).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        assert!(error(&reply).contains("malformed id"), "{reply:?}");
+    }
+    let reply = put(addr, "/things/abc", r#"{"name":"a","body":"b"}"#).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(error(&reply).contains("malformed id"), "{reply:?}");
+    let reply = get(addr, "/things/3?preview=maybe").await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert!(error(&reply).contains("preview"), "{reply:?}");
+
+    for body in [
+        "{not json",
+        r#"{"name":"a"}"#,
+        r#"{"name":1,"body":"b"}"#,
+        r#"{"name":"a","body":"b","extra":true}"#,
+        "[]",
+    ] {
+        let reply = put(addr, "/things/3", body).await;
+        assert!(
+            (400..500).contains(&reply.status),
+            "{body}: a 4xx, got {reply:?}"
+        );
+        assert!(
+            error(&reply).contains("expected a JSON object"),
+            "{reply:?}"
+        );
+    }
+    let no_content_type = web_support::request(addr, "PUT", "/things/3", None).await;
+    assert!(
+        (400..500).contains(&no_content_type.status),
+        "{no_content_type:?}"
+    );
+
+    // Nothing changed: the row's version did not move, so the stored render is current.
+    let same = get(addr, "/things/3").await;
+    assert_eq!((same.served(), &same.body), ("hit", &stored.body));
+    let after = stats(addr).await;
+    for counter in ["misses", "stale_hits", "sync_refreshes", "renders"] {
+        assert_eq!(
+            count(&after, counter),
+            count(&before, counter),
+            "{counter}: {after}"
+        );
+    }
+    assert_eq!(count(&after, "hits"), count(&before, "hits") + 1, "{after}");
+}
+
+/// SIGTERM while a refresh renders: the server stops accepting, waits for the refresh,
+/// and exits cleanly.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_the_running_refresh() {
+    let dir = TempDir::new("shutdown");
+    // A long render, so that the drain is seen to wait for it.
+    let server = start_rendering_in(&dir, Duration::from_millis(1500));
+    let addr = server.addr;
+    assert_eq!(get(addr, "/things/1").await.served(), "miss");
+    let edit = put(
+        addr,
+        "/things/1",
+        r#"{"name":"kettle","body":"last words"}"#,
+    )
+    .await;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    assert_eq!(get(addr, "/things/1").await.served(), "stale");
+    stats_when(addr, "the refresh starts", |now| {
+        count(now, "refreshes_started") == 1
+    })
+    .await;
+
+    let output = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .expect("the server stops");
+    let last = web_support::final_stats(&output);
+    assert_eq!(count(&last, "refreshes_started"), 1, "{output:?}");
+    assert_eq!(
+        count(&last, "refreshes_completed"),
+        1,
+        "drained, not abandoned: {output:?}"
+    );
+    assert_eq!(count(&last, "renders"), 2, "{output:?}");
+    let drained = output
+        .iter()
+        .position(|line| line.starts_with("draining background refreshes"))
+        .expect("it says it drains");
+    let rendered = output
+        .iter()
+        .rposition(|line| line.contains("rendered things/1"))
+        .expect("the refresh's render line");
+    assert!(
+        rendered > drained,
+        "the refresh finished during the drain: {output:?}"
+    );
+}
+
+/// Two servers over one Redis (and one database): after an edit, concurrent reads on
+/// both are served at once, and the new version renders once across both.
+#[cfg(all(feature = "redis", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_over_one_redis_render_once() {
+    let redis = web_support::redis_server::RedisServer::start();
+    let dir = TempDir::new("shared");
+    let db = dir.path().join("things.db");
+    let args = [
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--render-ms",
+        &RENDER.as_millis().to_string(),
+        "--redis",
+        &redis.url(),
+    ];
+    let a = WebServer::start(&args);
+    let b = WebServer::start(&args);
+    let (a_addr, b_addr) = (a.addr, b.addr);
+
+    let first = get(a_addr, "/things/1").await;
+    assert_eq!(first.served(), "miss", "{first:?}");
+    let shared = get(b_addr, "/things/1").await;
+    assert_eq!(
+        shared.served(),
+        "hit",
+        "B reads A's render from Redis: {shared:?}"
+    );
+    assert_eq!(shared.json()["rendered_by_pid"], a.pid());
+    let old = body_of(&first);
+
+    let edit = put(
+        a_addr,
+        "/things/1",
+        r#"{"name":"kettle","body":"shared edit"}"#,
+    )
+    .await;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    let readers: Vec<_> = (0..200)
+        .map(|i| tokio::spawn(get(if i % 2 == 0 { a_addr } else { b_addr }, "/things/1")))
+        .collect();
+    let mut stale = 0_u64;
+    for reader in readers {
+        let reply = reader.await.expect("the reader finishes");
+        assert_eq!(reply.status, 200, "{reply:?}");
+        match reply.served() {
+            "stale" => {
+                assert_eq!(body_of(&reply), old, "{reply:?}");
+                stale += 1;
+            }
+            "hit" => assert_eq!(body_of(&reply), "shared edit", "{reply:?}"),
+            other => panic!("served {other}: nobody renders in a request: {reply:?}"),
+        }
+    }
+    assert!(stale > 0, "the first reads saw the edit before any refresh");
+
+    // Both serve the new render once it lands in Redis.
+    for addr in [a_addr, b_addr] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let reply = get(addr, "/things/1").await;
+            if reply.served() == "hit" && body_of(&reply) == "shared edit" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no refresh: {reply:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    // Stopped, each has drained its refreshes: the counts are final.
+    let (a_out, b_out) = tokio::task::spawn_blocking(move || (a.terminate(), b.terminate()))
+        .await
+        .expect("the servers stop");
+    let (a_last, b_last) = (
+        web_support::final_stats(&a_out),
+        web_support::final_stats(&b_out),
+    );
+    eprintln!("final stats: A {a_last}, B {b_last}");
+    let total = |name| count(&a_last, name) + count(&b_last, name);
+    assert_eq!(
+        total("renders"),
+        2,
+        "the first miss, then one refresh: {a_last} {b_last}"
+    );
+    assert_eq!(total("misses"), 1, "{a_last} {b_last}");
+    assert_eq!(total("sync_refreshes"), 0, "{a_last} {b_last}");
+    assert_eq!(total("refreshes_failed"), 0, "{a_last} {b_last}");
+    assert_eq!(total("store_errors"), 0, "{a_last} {b_last}");
+}
