@@ -460,14 +460,13 @@ impl<S: Backend> Cache<S> {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let running = slot.start().await;
-        self.refresh_started(&claim, version, &options, future)
+        slot.start().await;
+        self.refresh_started(&claim, &mut slot, version, &options, future)
             .await;
         // The claim goes before the slot: once `wait_for_refreshes` sees no refresh,
         // none still stands in the way of the next stale read's.
         drop(claim);
-        drop(running);
-        drop(slot);
+        slot.finish();
     }
 
     /// A refresh with a running place: takes the store-wide lock, skips if overtaken,
@@ -475,6 +474,7 @@ impl<S: Backend> Cache<S> {
     async fn refresh_started<V, T, E, Fut>(
         &self,
         claim: &Claim,
+        slot: &mut Slot,
         version: V,
         options: &FetchOptions,
         future: Fut,
@@ -497,7 +497,7 @@ impl<S: Backend> Cache<S> {
                 None
             }
         };
-        Counters::bump(&counters.refreshes_started);
+        slot.count_started();
         // Queued behind others, or behind another process, it may have been overtaken:
         // then skip the generator.
         let superseded = match self.read::<V, T>(locator).await {

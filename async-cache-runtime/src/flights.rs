@@ -94,9 +94,13 @@ impl Flights {
         let types = TypeId::of::<(V, T)>();
         let mut shard = lock(self.shard(locator));
         let flights = flights_of(&mut shard, locator);
-        let joinable = flights
-            .iter()
-            .find(|f| f.types == types && f.started.load(SeqCst) && f.generates_at_least(version));
+        // An invalidated flight is not joined: its result predates the invalidation.
+        let joinable = flights.iter().find(|f| {
+            f.types == types
+                && f.started.load(SeqCst)
+                && !f.invalidated.load(SeqCst)
+                && f.generates_at_least(version)
+        });
         if let Some(flight) = joinable {
             return Lead::Join(flight.clone());
         }
@@ -115,8 +119,13 @@ impl Flights {
         let types = TypeId::of::<(V, T)>();
         let mut shard = lock(self.shard(locator));
         let flights = flights_of(&mut shard, locator);
+        // One background refresh per locator, even an invalidated one; another
+        // flight covers this refresh only if its result will be stored.
         let covered = flights.iter().any(|f| {
-            f.kind == Kind::Background || (f.types == types && f.generates_at_least(version))
+            f.kind == Kind::Background
+                || (f.types == types
+                    && !f.invalidated.load(SeqCst)
+                    && f.generates_at_least(version))
         });
         if covered {
             return None;
@@ -221,6 +230,17 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // Out of the list before it fails, so that a waiter woken by the failure
+        // cannot find it again and spin on it.
+        {
+            let mut shard = lock(self.flights.shard(&self.locator));
+            if let Some(flights) = shard.get_mut(&*self.locator) {
+                flights.retain(|f| !Arc::ptr_eq(f, &self.flight));
+                if flights.is_empty() {
+                    shard.remove(&*self.locator);
+                }
+            }
+        }
         self.flight.state.send_if_modified(|state| match state {
             State::Running => {
                 *state = State::Failed;
@@ -228,12 +248,5 @@ impl Drop for Claim {
             }
             State::Done(_) | State::Failed => false,
         });
-        let mut shard = lock(self.flights.shard(&self.locator));
-        if let Some(flights) = shard.get_mut(&*self.locator) {
-            flights.retain(|f| !Arc::ptr_eq(f, &self.flight));
-            if flights.is_empty() {
-                shard.remove(&*self.locator);
-            }
-        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore, SemaphorePermit};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::builder::Settings;
 use crate::stats::Counters;
@@ -29,7 +29,11 @@ pub(crate) struct Refresher {
 pub(crate) struct Slot {
     refresher: Arc<Refresher>,
     counters: Arc<Counters>,
-    started: bool,
+    /// Holds a running place (a semaphore permit, given back on drop).
+    running: bool,
+    /// Counted in `refreshes_started`: from then on it must end counted too.
+    counted: bool,
+    finished: bool,
 }
 
 /// Lives in a task on the builder's runtime that never finishes, so it is dropped
@@ -84,7 +88,9 @@ impl Refresher {
         Some(Slot {
             refresher: self.clone(),
             counters: counters.clone(),
-            started: false,
+            running: false,
+            counted: false,
+            finished: false,
         })
     }
 
@@ -103,21 +109,39 @@ impl Refresher {
 
 impl Slot {
     /// Waits in the queue for a running place.
-    pub(crate) async fn start(&mut self) -> SemaphorePermit<'_> {
-        let permit = self
-            .refresher
+    pub(crate) async fn start(&mut self) {
+        self.refresher
             .running
             .acquire()
             .await
-            .expect("the refresh semaphore is never closed");
-        self.started = true;
-        permit
+            .expect("the refresh semaphore is never closed")
+            .forget();
+        self.running = true;
+    }
+
+    /// Counts the refresh in `refreshes_started`.
+    pub(crate) fn count_started(&mut self) {
+        Counters::bump(&self.counters.refreshes_started);
+        self.counted = true;
+    }
+
+    /// The refresh ended, counted as completed, failed or elsewhere.
+    pub(crate) fn finish(mut self) {
+        self.finished = true;
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if !self.started {
+        if self.running {
+            self.refresher.running.add_permits(1);
+        }
+        if self.counted && !self.finished {
+            // Dropped mid-run: its runtime shut down under it.
+            Counters::bump(&self.counters.refreshes_failed);
+            tracing::warn!("background refresh abandoned: its runtime shut down");
+        }
+        if !self.running {
             // A refresh task is only ever dropped unstarted by its runtime shutting
             // down: spawned onto a closed runtime, or dropped from the queue. If that
             // is the builder's runtime, it is gone for good, sentinel or not.

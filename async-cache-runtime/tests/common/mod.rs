@@ -60,3 +60,35 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
         .await
         .unwrap_or_else(|_| panic!("{what}: still pending after 30 s"))
 }
+
+/// Silences the panic hook for panics that a test plans (their message contains
+/// `planned panic`); any other panic is reported as usual.
+pub fn quiet_planned_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("");
+            if !message.contains("planned panic") {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A generated value that says where it came from: `locator@version#generation`.
+pub fn provenance(locator: &str, version: u32, generation: u64) -> String {
+    format!("{locator}@{version}#{generation}")
+}
+
+/// The parts of a [`provenance`] value: locator, version, generation.
+pub fn parse_provenance(value: &str) -> Option<(&str, u32, u64)> {
+    let (locator, rest) = value.rsplit_once('@')?;
+    let (version, generation) = rest.split_once('#')?;
+    Some((locator, version.parse().ok()?, generation.parse().ok()?))
+}
