@@ -53,6 +53,14 @@ struct Inner<S> {
     counters: Arc<Counters>,
 }
 
+/// How a caller that had to generate was answered.
+enum InCaller<T, E> {
+    /// By a generation: its own, or one it joined.
+    Generated(Result<T, E>),
+    /// By the store: another caller's generation landed just before its own began.
+    Stored(T),
+}
+
 impl Cache {
     /// An in-memory cache with the defaults of [`CacheBuilder`].
     pub fn new() -> Self {
@@ -331,19 +339,24 @@ impl<S: Backend> Cache<S> {
                     (Served::Stale, Ok(record.value.clone()))
                 }
                 (action, _) => {
-                    let Some(result) = self
+                    match self
                         .generate_in_caller(locator, &version, options, &mut generate)
                         .await
-                    else {
+                    {
                         // The generation it joined failed: decide again.
-                        continue;
-                    };
-                    if action == Action::Regenerate {
-                        Counters::bump(&counters.sync_refreshes);
-                        (Served::Sync, result)
-                    } else {
-                        Counters::bump(&counters.misses);
-                        (Served::Miss, result)
+                        None => continue,
+                        Some(InCaller::Stored(value)) => {
+                            counters.hit();
+                            (Served::Hit, Ok(value))
+                        }
+                        Some(InCaller::Generated(result)) if action == Action::Regenerate => {
+                            Counters::bump(&counters.sync_refreshes);
+                            (Served::Sync, result)
+                        }
+                        Some(InCaller::Generated(result)) => {
+                            Counters::bump(&counters.misses);
+                            (Served::Miss, result)
+                        }
                     }
                 }
             };
@@ -373,7 +386,7 @@ impl<S: Backend> Cache<S> {
         version: &V,
         options: &FetchOptions,
         generate: &mut Option<G>,
-    ) -> Option<Result<T, E>>
+    ) -> Option<InCaller<T, E>>
     where
         S: Store<V, T>,
         V: Ord + Clone + Send + Sync + 'static,
@@ -385,16 +398,25 @@ impl<S: Backend> Cache<S> {
             Lead::Join(flight) => {
                 let result = flight.wait().await?;
                 let record = result.downcast::<Record<V, T>>().ok()?;
-                Some(Ok(record.value.clone()))
+                Some(InCaller::Generated(Ok(record.value.clone())))
             }
             Lead::Run(claim) => {
+                // Another leader may have stored it and left between this caller's
+                // read and its claim: then there is nothing to generate.
+                if let Some(stored) = self.read::<V, T>(locator).await {
+                    if stored.is_current_for(version, options.fingerprint) {
+                        let value = stored.value.clone();
+                        claim.complete(stored);
+                        return Some(InCaller::Stored(value));
+                    }
+                }
                 let generate = generate
                     .take()
                     .expect("a caller leads one generation at most");
                 // On `Err` or a panic the claim drops unfinished and the waiters take over.
                 let value = match generate().await {
                     Ok(value) => value,
-                    Err(error) => return Some(Err(error)),
+                    Err(error) => return Some(InCaller::Generated(Err(error))),
                 };
                 let record = Arc::new(Record {
                     version: version.clone(),
@@ -404,7 +426,7 @@ impl<S: Backend> Cache<S> {
                 self.write(&claim, &record, options.expires_in).await;
                 let value = record.value.clone();
                 claim.complete(record);
-                Some(Ok(value))
+                Some(InCaller::Generated(Ok(value)))
             }
         }
     }

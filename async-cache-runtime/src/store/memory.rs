@@ -26,25 +26,17 @@ pub struct Memory {
 #[derive(Clone)]
 struct Slot {
     epoch: u64,
-    expires_in: Option<Duration>,
+    /// Checked on read rather than through moka's per-entry expiry policy, which
+    /// costs every hit a clock conversion (a tenth of a hit's instructions, measured
+    /// with callgrind); only entries that have an expiry read the clock. An expired
+    /// slot stays until evicted or overwritten, within `max_capacity`.
+    expires_at: Option<Instant>,
     record: Arc<dyn Any + Send + Sync>,
 }
 
-struct PerEntryExpiry;
-
-impl moka::Expiry<String, Slot> for PerEntryExpiry {
-    fn expire_after_create(&self, _: &String, slot: &Slot, _: Instant) -> Option<Duration> {
-        slot.expires_in
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &String,
-        slot: &Slot,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        slot.expires_in
+impl Slot {
+    fn is_live(&self, epoch: u64) -> bool {
+        self.epoch == epoch && self.expires_at.is_none_or(|at| Instant::now() < at)
     }
 }
 
@@ -57,7 +49,6 @@ impl Backend for Memory {
         Memory {
             map: Moka::builder()
                 .max_capacity(settings.max_capacity)
-                .expire_after(PerEntryExpiry)
                 .build_with_hasher(foldhash::fast::RandomState::default()),
             epoch: AtomicU64::new(0),
         }
@@ -116,7 +107,7 @@ where
                 return Op::Nop;
             }
             if let Some(stored) = stored.map(|entry| entry.into_value()) {
-                if stored.epoch == epoch {
+                if stored.is_live(epoch) {
                     match stored.record.downcast_ref::<Record<V, T>>() {
                         Some(stored) if !record.may_replace(stored) => return Op::Nop,
                         Some(_) => {}
@@ -129,7 +120,8 @@ where
             }
             Op::Put(Slot {
                 epoch,
-                expires_in,
+                // A ttl too long to add is no expiry.
+                expires_at: expires_in.and_then(|ttl| Instant::now().checked_add(ttl)),
                 record: record.clone(),
             })
         });
@@ -145,7 +137,7 @@ impl Memory {
         T: Send + Sync + 'static,
     {
         let slot = self.map.get(locator)?;
-        if slot.epoch != self.epoch.load(SeqCst) {
+        if !slot.is_live(self.epoch.load(SeqCst)) {
             return None;
         }
         match slot.record.downcast::<Record<V, T>>() {
