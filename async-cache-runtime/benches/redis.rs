@@ -1,0 +1,37 @@
+//! The Redis tier: a hit against a raw redis `GET` of the same payload through the
+//! same crate, and a near-cache hit. Starts its own `redis-server` (on PATH) on a free
+//! loopback port, as the Redis tests do.
+//!
+//! `cargo bench -p async-cache-runtime --features redis --bench redis`
+
+mod common;
+
+use std::time::Duration;
+
+use common::redis_tier::{RedisContenders, RedisHit, Server};
+use criterion::Criterion;
+
+#[global_allocator]
+static ALLOC: common::Counting = common::Counting;
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let Some(server) = Server::start() else {
+        eprintln!("redis bench skipped: redis-server is not on PATH (or did not start)");
+        return;
+    };
+    let rt = common::multi_thread(2);
+    let mut contenders = rt.block_on(RedisContenders::new(&server.url()));
+    let mut group = c.benchmark_group("redis");
+    for which in RedisHit::ALL {
+        group.bench_function(which.id(), |b| {
+            b.iter_custom(|iters| {
+                let h = rt.block_on(contenders.hits(which, iters as usize));
+                Duration::from_nanos((h.mean() * h.len() as f64) as u64)
+            });
+        });
+    }
+    group.finish();
+    c.final_summary();
+    drop(server);
+}

@@ -1,0 +1,561 @@
+//! The benchmarks' ratios in about a minute, without criterion: a markdown table for
+//! the README's "Performance" section.
+//!
+//! ```text
+//! cargo run --release --example bench_report                    # memory tiers
+//! cargo run --release --example bench_report --features redis   # + the Redis tier
+//! ```
+//!
+//! The contenders are measured in interleaved rounds (A, B, C, A, B, C, ...) and the
+//! medians taken, so that a noisy, shared machine slows them alike. The contenders and
+//! measurements are those of the criterion benches
+//! (`async-cache-runtime/benches/common`), included here by path.
+
+#[path = "../async-cache-runtime/benches/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use common::{Contenders, Herd, Hit};
+
+#[global_allocator]
+static ALLOC: common::Counting = common::Counting;
+
+/// Interleaved rounds of the hit comparisons (medians are taken over them).
+const HIT_ROUNDS: usize = 21;
+/// Hits per contender per round (per thread with two threads).
+const HIT_OPS: u64 = 100_000;
+/// ... with two threads: fewer, as a round of `cached` that falls into a lock
+/// convoy runs at tens of microseconds per hit.
+const HIT_OPS_THREADED: u64 = 50_000;
+const STALE_ROUNDS: u64 = 8;
+const BUMP_ROUNDS: u64 = 5;
+const HERD_ROUNDS: usize = 3;
+
+fn main() {
+    let started = Instant::now();
+    let load_before = load_average();
+    let mut report = Report::default();
+
+    let rt = common::current_thread();
+    let contenders = rt.block_on(Contenders::new());
+    eprintln!("hits, one task ...");
+    let one = hit_medians(HIT_OPS, |which, round| {
+        rt.block_on(contenders.hits(which, HIT_OPS, round * 997))
+    });
+    eprintln!("hits, two threads ...");
+    let two = hit_medians(HIT_OPS_THREADED, |which, _round| {
+        contenders.hits_threaded(which, 2, HIT_OPS_THREADED)
+    });
+    report.hits(&one, &two);
+
+    eprintln!("stale path ...");
+    report.stale();
+    eprintln!("herds ...");
+    report.herds();
+    eprintln!("scale and bytes per entry ...");
+    report.scale();
+    report.redis();
+
+    let load_after = load_average();
+    println!("{}", report.render());
+    println!(
+        "Ran in {:.0} s on {} ({} CPUs), {}; load average {} before, {} after.",
+        started.elapsed().as_secs_f64(),
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        rustc_version(),
+        load_before,
+        load_after
+    );
+}
+
+/// Per contender: the median over interleaved rounds of ns per hit, and the median of
+/// its per-round ratio to every other contender (computed in [`Report::hits`]).
+struct HitMedians {
+    /// `ns[contender][round]`.
+    ns: Vec<Vec<f64>>,
+}
+
+impl HitMedians {
+    fn median(&self, which: Hit) -> f64 {
+        common::median(&mut self.ns[index(which)].clone())
+    }
+
+    /// Total time over total hits of all rounds: the throughput a server would see,
+    /// lock convoys included (they hide from the median).
+    fn mean(&self, which: Hit) -> f64 {
+        let v = &self.ns[index(which)];
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+
+    /// The slowest round: lock convoys show here, not in the median.
+    fn worst(&self, which: Hit) -> f64 {
+        self.ns[index(which)].iter().copied().fold(0.0, f64::max)
+    }
+
+    /// Median over rounds of `a / b`, both measured in the same round.
+    fn ratio(&self, a: Hit, b: Hit) -> f64 {
+        let mut ratios: Vec<f64> = self.ns[index(a)]
+            .iter()
+            .zip(&self.ns[index(b)])
+            .map(|(a, b)| a / b)
+            .collect();
+        common::median(&mut ratios)
+    }
+}
+
+fn index(which: Hit) -> usize {
+    Hit::ALL
+        .iter()
+        .position(|&w| w == which)
+        .expect("a contender")
+}
+
+fn hit_medians(ops: u64, mut measure: impl FnMut(Hit, usize) -> Duration) -> HitMedians {
+    // One warm-up round, not kept.
+    for which in Hit::ALL {
+        measure(which, 0);
+    }
+    let mut ns = vec![Vec::with_capacity(HIT_ROUNDS); Hit::ALL.len()];
+    for round in 0..HIT_ROUNDS {
+        // Rotate who goes first, too.
+        for k in 0..Hit::ALL.len() {
+            let i = (k + round) % Hit::ALL.len();
+            let elapsed = measure(Hit::ALL[i], round + 1);
+            ns[i].push(elapsed.as_nanos() as f64 / ops as f64);
+        }
+    }
+    HitMedians { ns }
+}
+
+#[derive(Default)]
+struct Report {
+    /// `| comparison | ours | other | ratio | target | met |`
+    ratios: Vec<[String; 6]>,
+    /// `| what | value |` details.
+    details: Vec<[String; 2]>,
+    notes: Vec<String>,
+}
+
+fn ns(v: f64) -> String {
+    if v >= 1_000_000.0 {
+        format!("{:.1} ms", v / 1_000_000.0)
+    } else if v >= 10_000.0 {
+        format!("{:.1} µs", v / 1_000.0)
+    } else {
+        format!("{v:.0} ns")
+    }
+}
+
+/// `0.93x`, or `1/3500x` when ours is orders of magnitude ahead.
+fn ratio_text(ratio: f64) -> String {
+    if ratio < 0.05 {
+        format!("1/{:.0}x", 1.0 / ratio)
+    } else {
+        format!("{ratio:.2}x")
+    }
+}
+
+fn met(ok: bool) -> String {
+    if ok { "yes" } else { "**no**" }.to_string()
+}
+
+impl Report {
+    fn row(
+        &mut self,
+        what: &str,
+        ours: String,
+        other: String,
+        ratio: f64,
+        target: &str,
+        ok: Option<bool>,
+    ) {
+        self.ratios.push([
+            what.to_string(),
+            ours,
+            other,
+            ratio_text(ratio),
+            target.to_string(),
+            ok.map_or_else(|| "-".to_string(), met),
+        ]);
+    }
+
+    fn hits(&mut self, one: &HitMedians, two: &HitMedians) {
+        for (label, m) in [("1 task", one), ("2 threads", two)] {
+            let ours = m.median(Hit::Ours);
+            for (other, target) in [
+                (Hit::MokaFuture, Some(1.3)),
+                (Hit::MokaSync, None),
+                (Hit::MokaSyncFoldhash, Some(1.3)),
+            ] {
+                let ratio = m.ratio(Hit::Ours, other);
+                self.row(
+                    &format!("fresh hit, {label}: ours `fetch` / {}", other.name()),
+                    ns(ours),
+                    ns(m.median(other)),
+                    ratio,
+                    target.map_or("-", |_| "<= 1.3x"),
+                    target.map(|t| ratio <= t),
+                );
+            }
+            let ratio = m.ratio(Hit::Attribute, Hit::Ours);
+            self.row(
+                &format!("fresh hit, {label}: `#[async_cached]` / `fetch`"),
+                ns(m.median(Hit::Attribute)),
+                ns(ours),
+                ratio,
+                "<= 1.1x",
+                Some(ratio <= 1.1),
+            );
+            let ratio = m.ratio(Hit::Ours, Hit::CachedBounded);
+            let (target, ok) = if label == "1 task" {
+                ("<= 1.0x", ratio <= 1.0)
+            } else {
+                ("< 1.0x", ratio < 1.0)
+            };
+            self.row(
+                &format!("fresh hit, {label}: ours / `cached` bounded (same capacity)"),
+                ns(ours),
+                ns(m.median(Hit::CachedBounded)),
+                ratio,
+                target,
+                Some(ok),
+            );
+            if label == "2 threads" {
+                let ratio = m.mean(Hit::Ours) / m.mean(Hit::CachedBounded);
+                self.row(
+                    "fresh hit, 2 threads, all rounds' total time (throughput): ours / `cached` bounded",
+                    ns(m.mean(Hit::Ours)),
+                    ns(m.mean(Hit::CachedBounded)),
+                    ratio,
+                    "< 1.0x",
+                    Some(ratio < 1.0),
+                );
+            }
+            let ratio = m.ratio(Hit::Ours, Hit::CachedUnbounded);
+            self.row(
+                &format!("fresh hit, {label}: ours / `cached` unbounded (reference)"),
+                ns(ours),
+                ns(m.median(Hit::CachedUnbounded)),
+                ratio,
+                "-",
+                None,
+            );
+            for which in Hit::ALL {
+                self.details.push([
+                    format!("hit, {label}: {}", which.name()),
+                    format!(
+                        "{} per hit (mean {}, slowest of {HIT_ROUNDS} rounds {})",
+                        ns(m.median(which)),
+                        ns(m.mean(which)),
+                        ns(m.worst(which))
+                    ),
+                ]);
+            }
+        }
+    }
+
+    fn stale(&mut self) {
+        let rt = common::multi_thread(2);
+        let keys = common::locators(common::STALE_KEYS);
+        let (mut fresh_p50, mut fresh_p99) = (Vec::new(), Vec::new());
+        let (mut stale_p50, mut stale_p99) = (Vec::new(), Vec::new());
+        let mut bump_p50 = Vec::new();
+        let (mut ours_bump, mut cached_bump) = (Vec::new(), Vec::new());
+        rt.block_on(async {
+            let cache = common::stale_cache();
+            common::fill_stale_cache(&cache, &keys).await;
+            let mut version = 1;
+            for _ in 0..STALE_ROUNDS {
+                let round = common::stale_round(&cache, &keys, version).await;
+                version += 1;
+                fresh_p50.push(round.fresh.value_at_quantile(0.5) as f64);
+                fresh_p99.push(round.fresh.value_at_quantile(0.99) as f64);
+                stale_p50.push(round.stale.value_at_quantile(0.5) as f64);
+                stale_p99.push(round.stale.value_at_quantile(0.99) as f64);
+                bump_p50.push(round.bump.value_at_quantile(0.5) as f64);
+            }
+            // Right after a version bump, every locator read at once: ours vs
+            // `cached` whose TTL just expired (interleaved rounds).
+            for _ in 0..BUMP_ROUNDS {
+                version += 1;
+                let ours = common::ours_after_bump(&cache, &keys, version).await;
+                ours_bump.push(ours.value_at_quantile(0.99) as f64);
+                let cached = common::cached_after_expiry(&keys).await;
+                cached_bump.push(cached.value_at_quantile(0.99) as f64);
+            }
+        });
+        let m = |v: &mut Vec<f64>| common::median(v);
+        let (f50, f99, s50, s99) = (
+            m(&mut fresh_p50),
+            m(&mut fresh_p99),
+            m(&mut stale_p50),
+            m(&mut stale_p99),
+        );
+        let mut ratios: Vec<f64> = stale_p99
+            .iter()
+            .zip(&fresh_p99)
+            .map(|(s, f)| s / f)
+            .collect();
+        let ratio = m(&mut ratios);
+        self.row(
+            "stale read p99 (100 ms refresh running) / fresh hit p99",
+            ns(s99),
+            ns(f99),
+            ratio,
+            "<= 1.5x",
+            Some(ratio <= 1.5),
+        );
+        let mut ratios: Vec<f64> = stale_p50
+            .iter()
+            .zip(&fresh_p50)
+            .map(|(s, f)| s / f)
+            .collect();
+        let ratio = m(&mut ratios);
+        self.row(
+            "stale read p50 / fresh hit p50",
+            ns(s50),
+            ns(f50),
+            ratio,
+            "-",
+            None,
+        );
+        let (ob, cb) = (m(&mut ours_bump), m(&mut cached_bump));
+        self.row(
+            &format!(
+                "p99 of reads right after a version bump ({} locators at once): ours (stale served) / `cached` (TTL just expired)",
+                common::STALE_KEYS
+            ),
+            ns(ob),
+            ns(cb),
+            ob / cb,
+            "-",
+            None,
+        );
+        self.details.push([
+            "first read after a version bump (schedules the refresh), p50".into(),
+            ns(m(&mut bump_p50)),
+        ]);
+    }
+
+    fn herds(&mut self) {
+        let rt = common::multi_thread(2);
+        let cache = async_cache_runtime::Cache::builder()
+            .max_capacity(common::CAPACITY)
+            .build();
+        let mut results: Vec<(Herd, Vec<common::HerdResult>)> =
+            Herd::ALL.iter().map(|&h| (h, Vec::new())).collect();
+        rt.block_on(async {
+            for _ in 0..HERD_ROUNDS {
+                for (which, runs) in &mut results {
+                    runs.push(common::herd(*which, &cache).await);
+                }
+            }
+        });
+        let mut summary = Vec::new();
+        for (which, runs) in &results {
+            let mut counts: Vec<f64> = runs.iter().map(|r| r.runs as f64).collect();
+            let mut walls: Vec<f64> = runs.iter().map(|r| r.wall.as_nanos() as f64).collect();
+            let (count, wall) = (common::median(&mut counts), common::median(&mut walls));
+            summary.push((*which, count, wall));
+            self.details.push([
+                format!("herd of {}: {}", common::HERD, which.name()),
+                format!("{count:.0} generator runs, {} wall", ns(wall)),
+            ]);
+        }
+        let get = |h: Herd| {
+            summary
+                .iter()
+                .find(|(w, _, _)| *w == h)
+                .map(|&(_, c, w)| (c, w))
+                .expect("measured")
+        };
+        for (ours, other, what) in [
+            (Herd::OursMissing, Herd::CachedMissing, "missing locator"),
+            (
+                Herd::OursMissing,
+                Herd::CachedSyncMissing,
+                "missing locator, `cached` with `sync_writes`",
+            ),
+            (
+                Herd::OursStale,
+                Herd::CachedExpired,
+                "stale locator (`cached`: TTL just expired)",
+            ),
+            (
+                Herd::OursStale,
+                Herd::CachedSyncExpired,
+                "stale locator, `cached` with `sync_writes`",
+            ),
+        ] {
+            let (oc, ow) = get(ours);
+            let (cc, cw) = get(other);
+            self.ratios.push([
+                format!(
+                    "herd of {} callers, {what}: generator runs (wall)",
+                    common::HERD
+                ),
+                format!("{oc:.0} ({})", ns(ow)),
+                format!("{cc:.0} ({})", ns(cw)),
+                format!("{} wall", ratio_text(ow / cw)),
+                "1 run".into(),
+                met(oc <= 1.0),
+            ]);
+        }
+    }
+
+    fn scale(&mut self) {
+        let rt = common::current_thread();
+        for n in [1_000, 100_000, 1_000_000] {
+            for bytes in [16, 1024] {
+                let scale = rt.block_on(common::Scale::new(n, bytes));
+                let ops = 50_000;
+                let (mut ours, mut moka, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+                for round in 0..9 {
+                    let o = rt.block_on(scale.ours_hits(ops, round * 7919)).as_nanos() as f64;
+                    let m = scale.moka_hits(ops, round * 7919).as_nanos() as f64;
+                    if round > 0 {
+                        ours.push(o / ops as f64);
+                        moka.push(m / ops as f64);
+                        ratios.push(o / m);
+                    }
+                }
+                let ratio = common::median(&mut ratios);
+                self.row(
+                    &format!("hit at {n} entries of {bytes} B: ours / moka::sync (foldhash)"),
+                    ns(common::median(&mut ours)),
+                    ns(common::median(&mut moka)),
+                    ratio,
+                    "-",
+                    None,
+                );
+            }
+        }
+        let n = 100_000;
+        let (ours, moka, expiry) = common::bytes_per_entry(n);
+        self.ratios.push([
+            format!("bytes per entry over raw moka ({n} entries, counting allocator)"),
+            format!("{ours:.0} B"),
+            format!("{moka:.0} B"),
+            format!("+{:.0} B", ours - moka),
+            "<= +100 B".into(),
+            met(ours - moka <= 100.0),
+        ]);
+        self.details.push([
+            "bytes per entry: moka with an expiry policy and ours' slot layout".into(),
+            format!("{expiry:.0} B (+{:.0} B over raw moka)", expiry - moka),
+        ]);
+    }
+
+    #[cfg(feature = "redis")]
+    fn redis(&mut self) {
+        use common::redis_tier::{RedisContenders, RedisHit, Server};
+        let Some(server) = Server::start() else {
+            self.notes.push(
+                "Redis rows skipped: `redis-server` is not on PATH (or did not start).".into(),
+            );
+            return;
+        };
+        eprintln!("redis tier ...");
+        let rt = common::multi_thread(2);
+        let mut p50 = vec![Vec::new(); RedisHit::ALL.len()];
+        let mut p99 = vec![Vec::new(); RedisHit::ALL.len()];
+        rt.block_on(async {
+            let mut c = RedisContenders::new(&server.url()).await;
+            for which in RedisHit::ALL {
+                c.hits(which, 500).await;
+            }
+            for _ in 0..7 {
+                for (i, which) in RedisHit::ALL.into_iter().enumerate() {
+                    let h = c.hits(which, 2_000).await;
+                    p50[i].push(h.value_at_quantile(0.5) as f64);
+                    p99[i].push(h.value_at_quantile(0.99) as f64);
+                }
+            }
+        });
+        let [ours, raw, near] =
+            [0, 1, 2].map(|i| (common::median(&mut p50[i]), common::median(&mut p99[i])));
+        self.row(
+            "Redis hit p50: ours / raw redis `GET` of the same payload",
+            ns(ours.0),
+            ns(raw.0),
+            ours.0 / raw.0,
+            "-",
+            None,
+        );
+        self.row(
+            "Redis hit p99: ours / raw redis `GET`",
+            ns(ours.1),
+            ns(raw.1),
+            ours.1 / raw.1,
+            "-",
+            None,
+        );
+        self.row(
+            "near-cache hit p50 / raw redis `GET` p50",
+            ns(near.0),
+            ns(raw.0),
+            near.0 / raw.0,
+            "-",
+            None,
+        );
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn redis(&mut self) {
+        self.notes.push(
+            "Redis rows skipped: built without the `redis` feature \
+             (`cargo run --release --example bench_report --features redis`)."
+                .into(),
+        );
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("| comparison | ours | other | ratio | target | met |\n");
+        out.push_str("| --- | ---: | ---: | ---: | --- | --- |\n");
+        for row in &self.ratios {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        out.push('\n');
+        out.push_str("| measurement | median of rounds |\n| --- | ---: |\n");
+        for row in &self.details {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        for note in &self.notes {
+            let _ = write!(out, "\n{note}\n");
+        }
+        out
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into())
+}
+
+fn rustc_version() -> String {
+    std::process::Command::new("rustc")
+        .arg("-V")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| "rustc (unknown version)".into())
+}
