@@ -63,8 +63,22 @@ impl Backend for Memory {
     }
 
     fn clear(&self) {
-        self.epoch.fetch_add(1, SeqCst);
-        self.map.invalidate_all();
+        let epoch = self.epoch.fetch_add(1, SeqCst) + 1;
+        // Every slot of an older epoch is unreadable from here on; this only gives
+        // their memory back. Not with moka's `invalidate_all`: it hides entries by
+        // write time, lazily, and so also hid slots written just after the epoch
+        // moved, which let a lagging write replace a newer version unseen (caught by
+        // `tests/concurrency.rs`).
+        for (locator, slot) in self.map.iter() {
+            if slot.epoch < epoch {
+                self.map
+                    .entry_by_ref(locator.as_str())
+                    .and_compute_with(|slot| match slot {
+                        Some(slot) if slot.value().epoch < epoch => Op::Remove,
+                        _ => Op::Nop,
+                    });
+            }
+        }
     }
 
     type RefreshLock = ();
