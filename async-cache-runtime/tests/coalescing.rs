@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_cache_runtime::{Cache, FetchOptions, Served};
 use common::{Counter, Gate, within};
 use futures_util::future::join_all;
+use tokio::task::JoinHandle;
 
 const CALLERS: usize = 500;
 
@@ -164,24 +165,33 @@ async fn a_failed_leader_returns_its_error_and_the_waiters_generate_again_once()
     assert_eq!(runs.get(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_newer_caller_never_waits_on_an_older_generation() {
-    let cache = Cache::new();
-    let started = Gate::new();
-    let release = Gate::new();
-    let old = {
+/// Spawns a caller of `k` at `version` whose generator signals that it started, waits
+/// for the returned gate, then makes `value`; returns once the generator started.
+async fn held_caller<T>(cache: &Cache, version: i32, value: T) -> (JoinHandle<T>, Gate)
+where
+    T: Clone + Send + Sync + 'static,
+{
+    let (started, release) = (Gate::new(), Gate::new());
+    let caller = {
         let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
         tokio::spawn(async move {
             cache
-                .fetch("k", 1, move || async move {
+                .fetch("k", version, move || async move {
                     started.open();
                     release.wait().await;
-                    "generated for 1"
+                    value
                 })
                 .await
         })
     };
-    within("old start", started.wait()).await;
+    within("held caller start", started.wait()).await;
+    (caller, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newer_caller_never_waits_on_an_older_generation() {
+    let cache = Cache::new();
+    let (old, release) = held_caller(&cache, 1, "generated for 1").await;
     // The version-1 generation is stuck; a version-2 caller runs its own.
     let (newer, served) = within(
         "newer caller",
@@ -199,21 +209,7 @@ async fn a_newer_caller_never_waits_on_an_older_generation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_older_caller_joins_a_newer_generation() {
     let cache = Cache::new();
-    let started = Gate::new();
-    let release = Gate::new();
-    let newer = {
-        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
-        tokio::spawn(async move {
-            cache
-                .fetch("k", 2, move || async move {
-                    started.open();
-                    release.wait().await;
-                    "generated for 2"
-                })
-                .await
-        })
-    };
-    within("newer start", started.wait()).await;
+    let (newer, release) = held_caller(&cache, 2, "generated for 2").await;
     let runs = Counter::new();
     let older = {
         let (cache, runs) = (cache.clone(), runs.clone());
@@ -238,21 +234,7 @@ async fn an_older_caller_joins_a_newer_generation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn callers_of_other_types_do_not_join_each_other() {
     let cache = Cache::new();
-    let started = Gate::new();
-    let release = Gate::new();
-    let text = {
-        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
-        tokio::spawn(async move {
-            cache
-                .fetch("k", 1, move || async move {
-                    started.open();
-                    release.wait().await;
-                    String::from("text")
-                })
-                .await
-        })
-    };
-    within("text start", started.wait()).await;
+    let (text, release) = held_caller(&cache, 1, String::from("text")).await;
     let number = within("number", cache.fetch("k", 1, || async { 42_u8 })).await;
     assert_eq!(number, 42);
     release.open();
