@@ -50,6 +50,35 @@ fn body_of(reply: &web_support::Reply) -> String {
         .to_owned()
 }
 
+/// 200 concurrent GETs of `path`, spread over `servers`, right after an edit: each is
+/// the old render at once (`stale`, before the one refresh lands) or the new one
+/// (`hit`, after it); nobody renders in a request. Returns how many were stale.
+async fn concurrent_reads_after_an_edit(
+    servers: &[std::net::SocketAddr],
+    path: &'static str,
+    old: &str,
+    new: &str,
+) -> u64 {
+    let readers: Vec<_> = (0..200)
+        .map(|i| tokio::spawn(get(servers[i % servers.len()], path)))
+        .collect();
+    let mut stale = 0_u64;
+    for reader in readers {
+        let reply = reader.await.expect("the reader finishes");
+        assert_eq!(reply.status, 200, "{reply:?}");
+        match reply.served() {
+            "stale" => {
+                assert_eq!(body_of(&reply), old, "{reply:?}");
+                stale += 1;
+            }
+            "hit" => assert_eq!(body_of(&reply), new, "{reply:?}"),
+            other => panic!("served {other}: nobody renders in a request: {reply:?}"),
+        }
+    }
+    assert!(stale > 0, "the first reads saw the edit before any refresh");
+    stale
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn miss_hit_stale_refresh_and_preview() {
     let dir = TempDir::new("swr");
@@ -154,25 +183,7 @@ async fn two_hundred_concurrent_reads_after_an_edit_render_once() {
     let edit = put(addr, "/things/2", r#"{"name":"teapot","body":"new"}"#).await;
     assert_eq!(edit.status, 200, "{edit:?}");
     let before = stats(addr).await;
-    let readers: Vec<_> = (0..200)
-        .map(|_| tokio::spawn(get(addr, "/things/2")))
-        .collect();
-    let mut stale = 0_u64;
-    for reader in readers {
-        let reply = reader.await.expect("the reader finishes");
-        assert_eq!(reply.status, 200, "{reply:?}");
-        match reply.served() {
-            // Before the one refresh lands: the old render, at once.
-            "stale" => {
-                assert_eq!(body_of(&reply), old, "{reply:?}");
-                stale += 1;
-            }
-            // After it: the new one.
-            "hit" => assert_eq!(body_of(&reply), "new", "{reply:?}"),
-            other => panic!("served {other}: nobody renders in a request: {reply:?}"),
-        }
-    }
-    assert!(stale > 0, "the first reads saw the edit before any refresh");
+    let stale = concurrent_reads_after_an_edit(&[addr], "/things/2", &old, "new").await;
     eprintln!("200 concurrent reads: {stale} stale, {} hits", 200 - stale);
 
     let after = stats_when(addr, "the refresh completes", |now| {
@@ -352,23 +363,7 @@ async fn two_processes_over_one_redis_render_once() {
     )
     .await;
     assert_eq!(edit.status, 200, "{edit:?}");
-    let readers: Vec<_> = (0..200)
-        .map(|i| tokio::spawn(get(if i % 2 == 0 { a_addr } else { b_addr }, "/things/1")))
-        .collect();
-    let mut stale = 0_u64;
-    for reader in readers {
-        let reply = reader.await.expect("the reader finishes");
-        assert_eq!(reply.status, 200, "{reply:?}");
-        match reply.served() {
-            "stale" => {
-                assert_eq!(body_of(&reply), old, "{reply:?}");
-                stale += 1;
-            }
-            "hit" => assert_eq!(body_of(&reply), "shared edit", "{reply:?}"),
-            other => panic!("served {other}: nobody renders in a request: {reply:?}"),
-        }
-    }
-    assert!(stale > 0, "the first reads saw the edit before any refresh");
+    concurrent_reads_after_an_edit(&[a_addr, b_addr], "/things/1", &old, "shared edit").await;
 
     // Both serve the new render once it lands in Redis.
     for addr in [a_addr, b_addr] {
