@@ -1,4 +1,5 @@
 use std::fmt;
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 
@@ -21,6 +22,7 @@ pub struct Settings {
     pub(crate) max_capacity: u64,
     pub(crate) refresh_concurrency: usize,
     pub(crate) refresh_queue_capacity: usize,
+    pub(crate) refresh_timeout: Option<Duration>,
     pub(crate) runtime: Option<Handle>,
 }
 
@@ -48,6 +50,7 @@ impl CacheBuilder<Memory> {
                 max_capacity: DEFAULT_MAX_CAPACITY,
                 refresh_concurrency: DEFAULT_REFRESH_CONCURRENCY,
                 refresh_queue_capacity: DEFAULT_REFRESH_QUEUE_CAPACITY,
+                refresh_timeout: None,
                 runtime: None,
             },
             store: (),
@@ -78,6 +81,27 @@ impl<S: Backend> CacheBuilder<S> {
     /// later stale read tries again.
     pub fn refresh_queue_capacity(mut self, n: usize) -> Self {
         self.settings.refresh_queue_capacity = n;
+        self
+    }
+
+    /// The longest a background refresh may run (default: no limit). One that takes
+    /// longer is abandoned, counted in
+    /// [`Stats::refreshes_failed`](crate::Stats::refreshes_failed) and logged; the stale
+    /// entry stays, its claim and running place are freed, callers that joined it
+    /// generate for themselves, and a later stale read tries again. Without it, a
+    /// generator that never finishes holds its locator's refresh and one running place
+    /// for good. Uses tokio's timer: the runtime refreshes run on must enable time (as
+    /// `#[tokio::main]` does), or every refresh fails.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_cache_runtime::Cache;
+    ///
+    /// let cache = Cache::builder().refresh_timeout(Duration::from_secs(30)).build();
+    /// # drop(cache);
+    /// ```
+    pub fn refresh_timeout(mut self, limit: Duration) -> Self {
+        self.settings.refresh_timeout = Some(limit);
         self
     }
 

@@ -553,8 +553,15 @@ impl<S: Backend> Cache<S> {
         let counters = &self.inner.counters;
         let locator = claim.locator();
         claim.start();
-        match AssertUnwindSafe(future).catch_unwind().await {
-            Ok(Ok(value)) => {
+        let limit = self.inner.refresher.timeout();
+        let limited = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+                None => Some(future.await),
+            }
+        };
+        match AssertUnwindSafe(limited).catch_unwind().await {
+            Ok(Some(Ok(value))) => {
                 let record = Arc::new(Record {
                     version,
                     value,
@@ -564,12 +571,20 @@ impl<S: Backend> Cache<S> {
                 claim.complete(record);
                 Counters::bump(&counters.refreshes_completed);
             }
-            Ok(Err(_)) => {
+            Ok(Some(Err(_))) => {
                 Counters::bump(&counters.refreshes_failed);
                 tracing::warn!(
                     locator,
                     error_type = type_name::<E>(),
                     "background refresh failed: its generator returned an error; the stale entry stays"
+                );
+            }
+            Ok(None) => {
+                Counters::bump(&counters.refreshes_failed);
+                tracing::warn!(
+                    locator,
+                    limit = ?limit,
+                    "background refresh timed out and was abandoned; the stale entry stays"
                 );
             }
             Err(panic) => {

@@ -5,6 +5,7 @@
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore};
@@ -22,6 +23,7 @@ pub(crate) struct Refresher {
     pending: AtomicUsize,
     capacity: usize,
     idle: Notify,
+    timeout: Option<Duration>,
 }
 
 /// A place in the worker, taken before a refresh is spawned. Dropping it, whether the
@@ -65,6 +67,7 @@ impl Refresher {
             pending: AtomicUsize::new(0),
             capacity: concurrency.saturating_add(settings.refresh_queue_capacity),
             idle: Notify::new(),
+            timeout: settings.refresh_timeout,
         })
     }
 
@@ -78,6 +81,11 @@ impl Refresher {
             Some(runtime) => self.runtime_alive.load(SeqCst).then(|| runtime.clone()),
             None => Handle::try_current().ok(),
         }
+    }
+
+    /// The longest a refresh may run, if limited.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// Takes a place in the worker, or `None` when concurrency and queue are full.

@@ -219,3 +219,39 @@ async fn wait_for_refreshes_resolves_at_once_when_idle() {
     let cache = Cache::new();
     within("idle", cache.wait_for_refreshes()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_past_refresh_timeout_is_abandoned_and_frees_its_claim() {
+    let cache = Cache::builder()
+        .refresh_concurrency(1)
+        .refresh_timeout(std::time::Duration::from_millis(100))
+        .build();
+    cache.fetch("k", 1, || async { "v1" }).await;
+    let started = Gate::new();
+    let hung = {
+        let started = started.clone();
+        move || async move {
+            started.open();
+            std::future::pending::<&'static str>().await
+        }
+    };
+    assert_eq!(cache.fetch("k", 2, hung).await, "v1");
+    within("hung refresh start", started.wait()).await;
+    // A force_sync caller joins the running refresh, then generates for itself once
+    // the refresh is abandoned.
+    let force = FetchOptions::new().force_sync(true);
+    let joined = within(
+        "joiner",
+        cache.fetch_served("k", 2, force, || async { "v2 from the caller" }),
+    )
+    .await;
+    assert_eq!(joined, ("v2 from the caller", Served::Sync));
+    within("abandoned refresh", cache.wait_for_refreshes()).await;
+    let stats = cache.stats();
+    assert_eq!((stats.refreshes_started, stats.refreshes_failed), (1, 1));
+    // Its claim and its one running place are free: another locator refreshes.
+    cache.fetch("other", 1, || async { "o1" }).await;
+    assert_eq!(cache.fetch("other", 2, || async { "o2" }).await, "o1");
+    within("next refresh", cache.wait_for_refreshes()).await;
+    assert_eq!(cache.fetch("other", 2, || async { "never" }).await, "o2");
+}
