@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
 
+use crate::store::ErasedRecord;
+
 type Shard = HashMap<Arc<str>, Vec<Arc<Flight>>, foldhash::fast::RandomState>;
 
 pub(crate) struct Flights {
@@ -43,7 +45,7 @@ pub(crate) struct Flight {
 #[derive(Clone)]
 enum State {
     Running,
-    Done(Arc<dyn Any + Send + Sync>),
+    Done(ErasedRecord),
     Failed,
 }
 
@@ -194,7 +196,7 @@ impl Flight {
 
     /// The flight's result, shared by its runner; `None` if it failed or was
     /// abandoned, in which case the waiter should try again.
-    pub(crate) async fn wait(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+    pub(crate) async fn wait(&self) -> Option<ErasedRecord> {
         let mut state = self.state.subscribe();
         let state = state
             .wait_for(|s| !matches!(s, State::Running))
@@ -223,7 +225,7 @@ impl Claim {
     }
 
     /// Hands `result` to every waiter; dropping the claim then releases it.
-    pub(crate) fn complete(&self, result: Arc<dyn Any + Send + Sync>) {
+    pub(crate) fn complete(&self, result: ErasedRecord) {
         self.flight.state.send_replace(State::Done(result));
     }
 }

@@ -10,10 +10,9 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::builder::Settings;
 use crate::stats::Counters;
 
-pub(crate) struct Refresher {
+pub(crate) struct Worker {
     runtime: Option<Handle>,
     /// Cleared when the builder's runtime shuts down (see [`RuntimeSentinel`]).
     runtime_alive: Arc<AtomicBool>,
@@ -28,8 +27,8 @@ pub(crate) struct Refresher {
 
 /// A place in the worker, taken before a refresh is spawned. Dropping it, whether the
 /// refresh finished or its task was dropped unrun, gives the place back.
-pub(crate) struct Slot {
-    refresher: Arc<Refresher>,
+pub(crate) struct Place {
+    worker: Arc<Worker>,
     counters: Arc<Counters>,
     /// Holds a running place (a semaphore permit, given back on drop).
     running: bool,
@@ -48,26 +47,30 @@ impl Drop for RuntimeSentinel {
     }
 }
 
-impl Refresher {
-    pub(crate) fn new(settings: &Settings) -> Arc<Self> {
+impl Worker {
+    pub(crate) fn new(
+        runtime: Option<Handle>,
+        concurrency: usize,
+        queue_capacity: usize,
+        timeout: Option<Duration>,
+    ) -> Arc<Self> {
         let runtime_alive = Arc::new(AtomicBool::new(true));
-        if let Some(runtime) = &settings.runtime {
+        if let Some(runtime) = &runtime {
             let sentinel = RuntimeSentinel(runtime_alive.clone());
             drop(runtime.spawn(async move {
                 let _sentinel = sentinel;
                 std::future::pending::<()>().await;
             }));
         }
-        let concurrency = settings.refresh_concurrency;
-        Arc::new(Refresher {
-            runtime: settings.runtime.clone(),
+        Arc::new(Worker {
+            runtime,
             runtime_alive,
             concurrency,
             running: Semaphore::new(concurrency.min(Semaphore::MAX_PERMITS)),
             pending: AtomicUsize::new(0),
-            capacity: concurrency.saturating_add(settings.refresh_queue_capacity),
+            capacity: concurrency.saturating_add(queue_capacity),
             idle: Notify::new(),
-            timeout: settings.refresh_timeout,
+            timeout,
         })
     }
 
@@ -89,12 +92,12 @@ impl Refresher {
     }
 
     /// Takes a place in the worker, or `None` when concurrency and queue are full.
-    pub(crate) fn reserve(self: &Arc<Self>, counters: &Arc<Counters>) -> Option<Slot> {
+    pub(crate) fn reserve(self: &Arc<Self>, counters: &Arc<Counters>) -> Option<Place> {
         self.pending
             .fetch_update(SeqCst, SeqCst, |n| (n < self.capacity).then_some(n + 1))
             .ok()?;
-        Some(Slot {
-            refresher: self.clone(),
+        Some(Place {
+            worker: self.clone(),
             counters: counters.clone(),
             running: false,
             counted: false,
@@ -115,10 +118,10 @@ impl Refresher {
     }
 }
 
-impl Slot {
+impl Place {
     /// Waits in the queue for a running place.
     pub(crate) async fn start(&mut self) {
-        self.refresher
+        self.worker
             .running
             .acquire()
             .await
@@ -139,10 +142,10 @@ impl Slot {
     }
 }
 
-impl Drop for Slot {
+impl Drop for Place {
     fn drop(&mut self) {
         if self.running {
-            self.refresher.running.add_permits(1);
+            self.worker.running.add_permits(1);
         }
         if self.counted && !self.finished {
             // Dropped mid-run: its runtime shut down under it.
@@ -154,12 +157,12 @@ impl Drop for Slot {
             // down: spawned onto a closed runtime, or dropped from the queue. If that
             // is the builder's runtime, it is gone for good, sentinel or not.
             Counters::bump(&self.counters.refreshes_dropped);
-            if self.refresher.runtime.is_some() {
-                self.refresher.runtime_alive.store(false, SeqCst);
+            if self.worker.runtime.is_some() {
+                self.worker.runtime_alive.store(false, SeqCst);
             }
         }
-        if self.refresher.pending.fetch_sub(1, SeqCst) == 1 {
-            self.refresher.idle.notify_waiters();
+        if self.worker.pending.fetch_sub(1, SeqCst) == 1 {
+            self.worker.idle.notify_waiters();
         }
     }
 }
