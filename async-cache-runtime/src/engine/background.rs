@@ -116,7 +116,9 @@ impl<S: Backend> Engine<S> {
         place.count_started();
         // Queued behind others, or behind another process, it may have been overtaken.
         let superseded = match self.read::<V, T>(locator).await {
-            Some(stored) => stored.is_current_for(&version, options.fingerprint),
+            Some(stored) => self
+                .store
+                .is_current(&stored, &version, options.fingerprint),
             None => true,
         };
         if superseded || !claim.is_valid() {

@@ -32,7 +32,9 @@ impl<S: Backend> Engine<S> {
             let record = self.read::<V, T>(locator).await;
             let found = match &record {
                 None => Found::Absent,
-                Some(r) if r.is_current_for(&version, options.fingerprint) => Found::Current,
+                Some(r) if self.store.is_current(r, &version, options.fingerprint) => {
+                    Found::Current
+                }
                 Some(_) => Found::Outdated,
             };
             let runtime = match found {

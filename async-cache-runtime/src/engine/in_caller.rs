@@ -42,7 +42,7 @@ impl<S: Backend> Engine<S> {
                 // Another leader may have stored it and left between this caller's
                 // read and its claim: then there is nothing to generate.
                 if let Some(stored) = self.read::<V, T>(locator).await {
-                    if stored.is_current_for(version, options.fingerprint) {
+                    if self.store.is_current(&stored, version, options.fingerprint) {
                         let value = stored.value.clone();
                         claim.complete(ErasedRecord::new(stored));
                         return Some(InCaller::AlreadyStored(value));

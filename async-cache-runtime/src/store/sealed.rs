@@ -110,6 +110,17 @@ pub trait BackendPriv: Send + Sync + Sized + 'static {
 pub trait StorePriv<V, T>: BackendPriv {
     fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>>;
 
+    /// Whether a caller that wants `version` of the build `fingerprint` may be served
+    /// `record`. A store that knows which of two builds is newer (the shared tier)
+    /// refines the equal-version case; in memory it is the record's own rule.
+    #[inline]
+    fn is_current(&self, record: &Record<V, T>, version: &V, fingerprint: u64) -> bool
+    where
+        V: Ord,
+    {
+        record.is_current_for(version, fingerprint)
+    }
+
     /// Writes `record` unless the stored entry is as new (the no-downgrade rule) or
     /// `still_valid` answers `false`, both decided atomically with the write.
     fn write<'a>(
