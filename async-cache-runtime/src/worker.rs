@@ -4,11 +4,11 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, oneshot};
 
 use crate::stats::Counters;
 
@@ -23,6 +23,9 @@ pub(crate) struct Worker {
     capacity: usize,
     idle: Notify,
     timeout: Option<Duration>,
+    /// Dropped with the worker, which ends the sentinel's task: a cache dropped
+    /// leaves no task behind on the builder's runtime.
+    _sentinel_stop: Option<oneshot::Sender<()>>,
 }
 
 /// A place in the worker, taken before a refresh is spawned. Dropping it, whether the
@@ -32,13 +35,17 @@ pub(crate) struct Place {
     counters: Arc<Counters>,
     /// Holds a running place (a semaphore permit, given back on drop).
     running: bool,
+    /// Handed to a task: from then on, a drop unstarted means that task was dropped.
+    spawned: bool,
     /// Counted in `refreshes_started`: from then on it must end counted too.
     counted: bool,
+    /// Its outcome is counted: nothing more to count.
     finished: bool,
 }
 
-/// Lives in a task on the builder's runtime that never finishes, so it is dropped
-/// exactly when that runtime shuts down: the one signal tokio gives of it.
+/// Lives in a task on the builder's runtime that runs as long as the worker, so it is
+/// dropped when that runtime shuts down (the one signal tokio gives of it) or when the
+/// worker is gone, whichever comes first.
 struct RuntimeSentinel(Arc<AtomicBool>);
 
 impl Drop for RuntimeSentinel {
@@ -55,13 +62,15 @@ impl Worker {
         timeout: Option<Duration>,
     ) -> Arc<Self> {
         let runtime_alive = Arc::new(AtomicBool::new(true));
-        if let Some(runtime) = &runtime {
+        let sentinel_stop = runtime.as_ref().map(|runtime| {
             let sentinel = RuntimeSentinel(runtime_alive.clone());
+            let (stop, stopped) = oneshot::channel::<()>();
             drop(runtime.spawn(async move {
                 let _sentinel = sentinel;
-                std::future::pending::<()>().await;
+                let _ = stopped.await;
             }));
-        }
+            stop
+        });
         Arc::new(Worker {
             runtime,
             runtime_alive,
@@ -71,6 +80,7 @@ impl Worker {
             capacity: concurrency.saturating_add(queue_capacity),
             idle: Notify::new(),
             timeout,
+            _sentinel_stop: sentinel_stop,
         })
     }
 
@@ -100,6 +110,7 @@ impl Worker {
             worker: self.clone(),
             counters: counters.clone(),
             running: false,
+            spawned: false,
             counted: false,
             finished: false,
         })
@@ -136,9 +147,18 @@ impl Place {
         self.counted = true;
     }
 
-    /// The refresh ended, counted as completed, failed or elsewhere.
-    pub(crate) fn finish(mut self) {
-        self.finished = true;
+    /// The place is about to move into the refresh's task.
+    pub(crate) fn spawning(&mut self) {
+        self.spawned = true;
+    }
+
+    /// The refresh's outcome: counts it in `counter` (completed, failed or elsewhere),
+    /// once, so that a shutdown after this cannot count it failed as well.
+    pub(crate) fn end(&mut self, counter: &AtomicU64) {
+        if !self.finished {
+            Counters::bump(counter);
+            self.finished = true;
+        }
     }
 }
 
@@ -152,7 +172,7 @@ impl Drop for Place {
             Counters::bump(&self.counters.refreshes_failed);
             tracing::warn!("background refresh abandoned: its runtime shut down");
         }
-        if !self.running {
+        if self.spawned && !self.running {
             // A refresh task is only ever dropped unstarted by its runtime shutting
             // down: spawned onto a closed runtime, or dropped from the queue. If that
             // is the builder's runtime, it is gone for good, sentinel or not.

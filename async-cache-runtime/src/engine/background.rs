@@ -15,7 +15,7 @@ use tokio::runtime::Handle;
 
 use super::{Engine, panic_message};
 use crate::FetchOptions;
-use crate::flights::Claim;
+use crate::flights::{Claim, generating};
 use crate::stats::Counters;
 use crate::store::{Backend, ErasedRecord, Record, Store};
 use crate::worker::Place;
@@ -41,7 +41,7 @@ impl<S: Backend> Engine<S> {
         let Some(claim) = self.flights.claim_refresh::<V, T>(locator, version) else {
             return; // one is in flight already
         };
-        let Some(place) = self.worker.reserve(&self.counters) else {
+        let Some(mut place) = self.worker.reserve(&self.counters) else {
             Counters::bump(&self.counters.refreshes_dropped);
             tracing::debug!(
                 locator,
@@ -52,7 +52,10 @@ impl<S: Backend> Engine<S> {
         let generate = generate
             .take()
             .expect("a caller schedules one refresh at most");
+        // A panic here resumes in the caller; the place, not yet spawned, is simply
+        // given back (it says nothing about the runtime).
         let future = generate();
+        place.spawning();
         let engine = self.clone();
         let version = version.clone();
         let options = options.clone();
@@ -82,7 +85,7 @@ impl<S: Backend> Engine<S> {
         // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
         // none still stands in the way of the next stale read's.
         drop(claim);
-        place.finish();
+        drop(place);
     }
 
     /// Takes the store-wide lock (another process holding it: skipped), then skips the
@@ -105,7 +108,7 @@ impl<S: Backend> Engine<S> {
         let lock = match self.store.lock_refresh(locator).await {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
-                Counters::bump(&counters.refreshes_elsewhere);
+                place.end(&counters.refreshes_elsewhere);
                 return;
             }
             Err(error) => {
@@ -122,9 +125,9 @@ impl<S: Backend> Engine<S> {
             None => true,
         };
         if superseded || !claim.is_valid() {
-            Counters::bump(&counters.refreshes_completed);
+            place.end(&counters.refreshes_completed);
         } else {
-            self.generate_and_store(claim, version, options, future)
+            self.generate_and_store(claim, place, version, options, future)
                 .await;
         }
         if let Some(lock) = lock {
@@ -137,6 +140,7 @@ impl<S: Backend> Engine<S> {
     async fn generate_and_store<V, T, E, Fut>(
         &self,
         claim: &Claim,
+        place: &mut Place,
         version: V,
         options: &FetchOptions,
         future: Fut,
@@ -156,15 +160,21 @@ impl<S: Backend> Engine<S> {
                 None => Some(future.await),
             }
         };
-        match AssertUnwindSafe(limited).catch_unwind().await {
+        let outcome = AssertUnwindSafe(generating(claim.flight(), false, limited))
+            .catch_unwind()
+            .await;
+        if !matches!(outcome, Ok(Some(Ok(_)))) {
+            claim.fail();
+        }
+        match outcome {
             Ok(Some(Ok(value))) => {
                 let record = Arc::new(Record::new(version, value, options.fingerprint));
                 self.write(claim, &record, options.expires_in).await;
                 claim.complete(ErasedRecord::new(record));
-                Counters::bump(&counters.refreshes_completed);
+                place.end(&counters.refreshes_completed);
             }
             Ok(Some(Err(_))) => {
-                Counters::bump(&counters.refreshes_failed);
+                place.end(&counters.refreshes_failed);
                 tracing::warn!(
                     locator,
                     error_type = type_name::<E>(),
@@ -172,7 +182,7 @@ impl<S: Backend> Engine<S> {
                 );
             }
             Ok(None) => {
-                Counters::bump(&counters.refreshes_failed);
+                place.end(&counters.refreshes_failed);
                 tracing::warn!(
                     locator,
                     limit = ?limit,
@@ -180,7 +190,7 @@ impl<S: Backend> Engine<S> {
                 );
             }
             Err(panic) => {
-                Counters::bump(&counters.refreshes_failed);
+                place.end(&counters.refreshes_failed);
                 tracing::warn!(
                     locator,
                     panic = panic_message(&*panic),

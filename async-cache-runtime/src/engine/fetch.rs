@@ -28,6 +28,7 @@ impl<S: Backend> Engine<S> {
     {
         let counters = &self.counters;
         let mut generate = Some(generate);
+        let mut may_join = true;
         loop {
             let record = self.read::<V, T>(locator).await;
             let found = match &record {
@@ -62,20 +63,23 @@ impl<S: Backend> Engine<S> {
                     }
                     (action, _) => {
                         match self
-                            .generate_in_caller(locator, &version, options, &mut generate)
+                            .generate_in_caller(locator, &version, options, may_join, &mut generate)
                             .await
                         {
-                            // The generation it joined failed: decide again.
-                            None => continue,
-                            Some(InCaller::AlreadyStored(value)) => {
+                            // The generation it joined ended without a result: decide again.
+                            InCaller::Retry { may_join: again } => {
+                                may_join = again;
+                                continue;
+                            }
+                            InCaller::AlreadyStored(value) => {
                                 counters.hit();
                                 (Served::Hit, Ok(value))
                             }
-                            Some(InCaller::Generated(result)) if action == Action::Regenerate => {
+                            InCaller::Generated(result) if action == Action::Regenerate => {
                                 Counters::bump(&counters.sync_refreshes);
                                 (Served::Sync, result)
                             }
-                            Some(InCaller::Generated(result)) => {
+                            InCaller::Generated(result) => {
                                 Counters::bump(&counters.misses);
                                 (Served::Miss, result)
                             }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
+
 use super::slots::{Slots, expiry};
 use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
@@ -30,8 +32,12 @@ impl sealed::BackendPriv for Memory {
     }
 
     fn clear(&self) {
-        let epoch = self.slots.clear();
-        self.slots.sweep(epoch);
+        // Unreadable at once; the memory is given back off the caller's thread.
+        let sweep = self.slots.sweeper(self.slots.clear());
+        match Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(sweep)),
+            Err(_) => sweep(),
+        }
     }
 
     async fn lock_refresh(&self, _: &str) -> Result<Option<()>, StoreError> {

@@ -134,21 +134,32 @@ impl Slots {
     /// `invalidate_all`: it hides entries by write time, lazily, and so also hid slots
     /// written just after the epoch moved, which let a lagging write replace a newer
     /// version unseen (caught by `tests/concurrency.rs`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn sweep(&self, epoch: u64) {
-        for (locator, slot) in self.map.iter() {
-            if slot.epoch < epoch {
-                self.map
-                    .entry_by_ref(locator.as_str())
-                    .and_compute_with(|slot| match slot {
-                        Some(slot) if slot.value().epoch < epoch => Op::Remove,
-                        _ => Op::Nop,
-                    });
-            }
-        }
+        self.sweeper(epoch)();
+    }
+
+    /// [`sweep`](Slots::sweep) as a job to run elsewhere: it walks the whole map, which
+    /// must not block the executor thread that called `invalidate_all`.
+    pub(crate) fn sweeper(&self, epoch: u64) -> impl FnOnce() + Send + 'static {
+        let map = self.map.clone();
+        move || sweep(&map, epoch)
     }
 
     pub(crate) fn entry_count(&self) -> u64 {
         self.map.entry_count()
+    }
+}
+
+fn sweep(map: &Moka<String, Slot, foldhash::fast::RandomState>, epoch: u64) {
+    for (locator, slot) in map.iter() {
+        if slot.epoch < epoch {
+            map.entry_by_ref(locator.as_str())
+                .and_compute_with(|slot| match slot {
+                    Some(slot) if slot.value().epoch < epoch => Op::Remove,
+                    _ => Op::Nop,
+                });
+        }
     }
 }
 
