@@ -65,6 +65,9 @@ impl Link {
         let client = self.client.as_ref().map_err(|e| StoreError(e.clone()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
+            // The crate's own default would cap every command at half a second,
+            // whatever `command_timeout` says; ours governs.
+            .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(self.timeout);
