@@ -330,7 +330,7 @@ async fn shutdown_drains_the_running_refresh() {
 #[cfg(all(feature = "redis", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_over_one_redis_render_once() {
-    let redis = web_support::redis_server::RedisServer::start();
+    let redis = web_support::RedisServer::start();
     let dir = TempDir::new("shared");
     let db = dir.path().join("things.db");
     let args = [

@@ -7,9 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,58 +15,15 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-
 #[cfg(feature = "redis")]
-pub mod redis_server;
+pub use test_support::RedisServer;
+pub use test_support::TempDir;
+use test_support::process::die_with_parent;
 
 /// Set in a child: the example's arguments, one per line.
 pub const CHILD_ENV: &str = "ASYNC_CACHE_WEB_EXAMPLE_ARGS";
 /// The test function that runs the server in a child.
 pub const CHILD_TEST: &str = "web_example_process";
-
-/// Makes the child die with the thread that started it (even if the test process is
-/// killed), on Linux; elsewhere `Drop` is the only guard.
-pub(crate) fn die_with_parent(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: `prctl` is async-signal-safe, as `pre_exec` requires.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
-}
-
-/// A directory removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "async-cache-web-{label}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// One server process, killed on drop.
 pub struct WebServer {
