@@ -1,4 +1,4 @@
-//! SPEC 2.7: bounded refresh concurrency and queue, and bounded memory.
+//! Contract §2.7 (crate docs): bounded refresh concurrency and queue, and bounded memory.
 
 mod common;
 

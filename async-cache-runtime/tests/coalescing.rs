@@ -1,5 +1,5 @@
-//! SPEC 2.1 and 2.11: concurrent misses run one generation; a cancelled or panicking
-//! leader hands over; callers never wait on an older version.
+//! Contract §2.1 and §2.11 (crate docs): concurrent misses run one generation; a
+//! cancelled or panicking leader hands over; callers never wait on an older version.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! SPEC 2.8: a fresh hit allocates nothing of its own. Counted with a global
-//! allocator that counts this thread's allocations.
+//! Contract §2.8 (crate docs): a fresh hit allocates nothing of its own. Counted with
+//! the counting global allocator of `test-support`, on this thread.
 
 use std::sync::Arc;
 

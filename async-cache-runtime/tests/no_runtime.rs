@@ -1,6 +1,6 @@
-//! SPEC section 1, "worker available": outside tokio there is no worker and stale
-//! entries are regenerated in the caller; a builder runtime serves any caller until
-//! it shuts down.
+//! Contract §1 (crate docs), "worker available": outside tokio there is no worker and
+//! stale entries are regenerated in the caller; a builder runtime serves any caller
+//! until it shuts down.
 
 mod common;
 

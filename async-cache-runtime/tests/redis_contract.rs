@@ -1,6 +1,6 @@
-//! SPEC sections 1-3 and 5 on the Redis tier, against a real `redis-server` that each
-//! test starts. Two `Cache` values on one server and prefix stand for two processes
-//! (the two-process tests are in `redis_processes.rs`).
+//! Contract §1 to §3 and §5 (crate docs) on the Redis tier, against a real
+//! `redis-server` that each test starts. Two `Cache` values on one server and prefix
+//! stand for two processes (the two-process tests are in `redis_processes.rs`).
 #![cfg(feature = "redis")]
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
-//! SPEC section 5's faults against a real `redis-server`: down, killed and restarted,
-//! stalled, never there, and no tokio runtime. Every fetch still returns a value
-//! within a bounded delay, faults are counted, and the cache recovers by itself.
+//! The faults of contract §5 (crate docs) against a real `redis-server`: down,
+//! killed and restarted, stalled, never there, and no tokio runtime. Every fetch still
+//! returns a value within a bounded delay, faults are counted, and the cache recovers
+//! by itself.
 #![cfg(feature = "redis")]
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
-//! SPEC 2.2 to 2.4 and 2.10: one background refresh per locator, stale reads that
-//! never wait, no downgrade, and invalidation that wins over running work.
+//! Contract §2.2 to §2.4 and §2.10 (crate docs): one background refresh per locator,
+//! stale reads that never wait, no downgrade, and invalidation that wins over running
+//! work.
 
 mod common;
 
