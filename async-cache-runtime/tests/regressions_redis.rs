@@ -3,14 +3,13 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
 use common::{Counter, Gate, within};
-use support::redis_server::RedisServer;
+use test_support::redis_server::RedisServer;
 
 /// Long enough that nothing here times out by accident while the server is frozen
 /// on purpose; short enough that a test that does wait it out stays quick.
