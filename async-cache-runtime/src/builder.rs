@@ -4,6 +4,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use crate::Cache;
+use crate::options::Defaults;
 use crate::store::sealed::BackendPriv;
 use crate::store::{Backend, Memory, StoreSettings};
 
@@ -24,6 +25,7 @@ pub(crate) struct Settings {
     pub(crate) refresh_queue_capacity: usize,
     pub(crate) refresh_timeout: Option<Duration>,
     pub(crate) runtime: Option<Handle>,
+    pub(crate) defaults: Defaults,
 }
 
 /// Configures a [`Cache`]; made by [`Cache::builder`].
@@ -52,6 +54,7 @@ impl CacheBuilder<Memory> {
                 refresh_queue_capacity: DEFAULT_REFRESH_QUEUE_CAPACITY,
                 refresh_timeout: None,
                 runtime: None,
+                defaults: Defaults::default(),
             },
             store: (),
         }
@@ -102,6 +105,92 @@ impl<S: Backend> CacheBuilder<S> {
     /// ```
     pub fn refresh_timeout(mut self, limit: Duration) -> Self {
         self.settings.refresh_timeout = Some(limit);
+        self
+    }
+
+    /// Entries at least `age` old are stale even at a current version: served at once
+    /// and refreshed in the background, once (contract §6.1). A call's
+    /// [`FetchOptions::refresh_after`](crate::FetchOptions::refresh_after) overrides it.
+    /// With [`expires_in`](Self::expires_in) as well, a hot entry is refreshed before
+    /// it expires and a cold one expires.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_cache_runtime::Cache;
+    ///
+    /// let cache = Cache::builder()
+    ///     .refresh_after(Duration::from_secs(60))
+    ///     .expires_in(Duration::from_secs(600))
+    ///     .build();
+    /// # drop(cache);
+    /// ```
+    pub fn refresh_after(mut self, age: Duration) -> Self {
+        self.settings.defaults.refresh_after = Some(age);
+        self
+    }
+
+    /// The default hard expiry of what is written; a call's
+    /// [`FetchOptions::expires_in`](crate::FetchOptions::expires_in) overrides it.
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        self.settings.defaults.expires_in = Some(ttl);
+        self
+    }
+
+    /// Keeps expired entries for up to `max` more as *fallbacks*, and answers a caller
+    /// whose generation fails with the fallback instead of the error or panic
+    /// (`Served::FailSafe`, counted in
+    /// [`Stats::fail_safe_hits`](crate::Stats::fail_safe_hits)); an outdated entry is
+    /// a fallback too (contract §6.2).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_cache_runtime::{Cache, FetchOptions, Served};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = Cache::builder().fail_safe(Duration::from_secs(3600)).build();
+    /// cache.fetch("page", 1, || async { "v1" }).await;
+    /// // The database is down: version 2 cannot be made, version 1 is served.
+    /// let (page, served) = cache
+    ///     .try_fetch_served("page", 2, FetchOptions::new().force_sync(true), || async {
+    ///         Err::<&str, _>("database down")
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!((page, served), ("v1", Served::FailSafe));
+    /// # }
+    /// ```
+    pub fn fail_safe(mut self, max: Duration) -> Self {
+        self.settings.defaults.fail_safe = Some(max);
+        self
+    }
+
+    /// After a fallback is served for a failed generation, every fetch of that locator
+    /// that would generate in the caller is answered with the fallback for `d`
+    /// (default [`DEFAULT_FAIL_SAFE_THROTTLE`](crate::DEFAULT_FAIL_SAFE_THROTTLE)), so
+    /// that a dead backend is not hammered; `force_sync` callers still generate, and a
+    /// value stored under the locator closes it.
+    pub fn fail_safe_throttle(mut self, d: Duration) -> Self {
+        self.settings.defaults.fail_safe_throttle = d;
+        self
+    }
+
+    /// A caller waiting on a slow generation that has a fallback is answered with it
+    /// after `d` (`Served::FailSafe`, counted in
+    /// [`Stats::soft_timeouts`](crate::Stats::soft_timeouts)); the generation goes on
+    /// and lands later (contract §6.3). Never for `force_sync` callers.
+    pub fn soft_timeout(mut self, d: Duration) -> Self {
+        self.settings.defaults.soft_timeout = Some(d);
+        self
+    }
+
+    /// After a background refresh of a locator fails, its stale reads serve the stale
+    /// value without scheduling another for `first`, doubling with each consecutive
+    /// failure up to `max` (counted in
+    /// [`Stats::refreshes_backed_off`](crate::Stats::refreshes_backed_off)); a
+    /// successful refresh resets it (contract §6.4).
+    pub fn refresh_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.settings.defaults.refresh_backoff = Some((first, max.max(first)));
         self
     }
 

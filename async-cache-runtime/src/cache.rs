@@ -86,7 +86,7 @@ impl<S: Backend> Cache<S> {
             settings.refresh_timeout,
         );
         Cache {
-            engine: Arc::new(Engine::new(store, worker)),
+            engine: Arc::new(Engine::new(store, worker, settings.defaults)),
         }
     }
 
@@ -249,6 +249,65 @@ impl<S: Backend> Cache<S> {
     /// still answers its callers, but its result is not stored.
     pub async fn invalidate(&self, locator: impl AsRef<str>) {
         self.engine.invalidate(locator.as_ref()).await;
+    }
+
+    /// Stores `value`, made elsewhere (say, rendered right after an edit), as the entry
+    /// of `locator` at `version`, with the cache's default options. It replaces an
+    /// entry of an equal (a newer make) or older version, never a newer one; a
+    /// generation of an older version still running is then discarded when it lands.
+    /// Returns whether it was stored. A stored value closes the locator's fail-safe
+    /// throttle and clears an [`expire`](Cache::expire) mark.
+    ///
+    /// ```
+    /// use async_cache_runtime::Cache;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = Cache::new();
+    /// assert!(cache.put("things/1", 2_u64, "rendered after the edit").await);
+    /// assert!(!cache.put("things/1", 1_u64, "a lagging writer").await, "never a downgrade");
+    /// let page = cache.fetch("things/1", 2_u64, || async { "not run" }).await;
+    /// assert_eq!(page, "rendered after the edit");
+    /// # }
+    /// ```
+    pub async fn put<V, T>(&self, locator: impl AsRef<str>, version: V, value: T) -> bool
+    where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        self.put_with(locator, version, FetchOptions::new(), value)
+            .await
+    }
+
+    /// [`put`](Cache::put) with the options it writes with (`expires_in`,
+    /// `fail_safe`).
+    pub async fn put_with<V, T>(
+        &self,
+        locator: impl AsRef<str>,
+        version: V,
+        options: FetchOptions,
+        value: T,
+    ) -> bool
+    where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        self.engine
+            .put(locator.as_ref(), version, value, &options)
+            .await
+    }
+
+    /// Marks the entry of `locator` outdated for every requested version, and keeps it
+    /// as a fallback until its own expiry plus its `fail_safe`: it is served stale and
+    /// refreshed (or regenerated in the caller without a worker), as any outdated
+    /// entry. Its refresh may store the same version; a refresh of an older version is
+    /// discarded, so the mark stays until a caller of at least the stored version
+    /// refreshes it. Running generations are not discarded. A missing locator: nothing
+    /// happens. [`invalidate`](Cache::invalidate), by contrast, removes.
+    pub async fn expire(&self, locator: impl AsRef<str>) {
+        self.engine.expire(locator.as_ref()).await;
     }
 
     /// Removes every entry, with the same effect on running generations as

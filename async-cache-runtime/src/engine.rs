@@ -7,33 +7,72 @@
 //! - `background`: a background refresh, from scheduling to its write.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use tokio::time::Instant;
+
+use crate::FetchOptions;
 use crate::flights::{Claim, Flights};
+use crate::options::Defaults;
 use crate::stats::Counters;
-use crate::store::sealed::StorePriv;
-use crate::store::{Backend, Record, StoreError};
+use crate::store::sealed::{Found, StorePriv, WriteOptions};
+use crate::store::{Backend, Record, StillValid, StoreError};
 use crate::worker::Worker;
+use windows::Windows;
 
 mod background;
 mod fetch;
 mod in_caller;
+mod windows;
 
 pub(crate) struct Engine<S> {
     pub(crate) store: S,
     pub(crate) flights: Arc<Flights>,
     pub(crate) worker: Arc<Worker>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) defaults: Defaults,
+    windows: Windows,
 }
 
 impl<S: Backend> Engine<S> {
-    pub(crate) fn new(store: S, worker: Arc<Worker>) -> Self {
+    pub(crate) fn new(store: S, worker: Arc<Worker>, defaults: Defaults) -> Self {
         Engine {
             store,
             flights: Flights::new(),
             worker,
             counters: Arc::default(),
+            defaults,
+            windows: Windows::default(),
         }
+    }
+
+    /// Marks the entry of `locator` outdated for every version, kept as a fallback.
+    pub(crate) async fn expire(&self, locator: &str) {
+        if let Err(error) = self.store.expire(locator).await {
+            self.store_error(locator, "expire", &error);
+        }
+    }
+
+    /// Stores a value made elsewhere, under the no-downgrade rule; whether it was.
+    pub(crate) async fn put<V, T>(
+        &self,
+        locator: &str,
+        version: V,
+        value: T,
+        options: &FetchOptions,
+    ) -> bool
+    where
+        S: StorePriv<V, T>,
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        let options = self.defaults.apply(options);
+        let record = Arc::new(Record::new(version, value, options.fingerprint));
+        let write = WriteOptions {
+            expires_in: options.expires_in,
+            fail_safe: options.fail_safe,
+            since: Some(Instant::now()),
+        };
+        self.store_record(locator, &record, write, &|| true).await
     }
 
     pub(crate) async fn invalidate(&self, locator: &str) {
@@ -48,14 +87,17 @@ impl<S: Backend> Engine<S> {
         self.store.clear();
     }
 
-    /// The record under `locator`, if one of these types is usable; a fault reads as
-    /// none (the caller then generates), counted.
-    async fn read<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
+    /// The record under `locator`, if one of these types is usable (live or, past
+    /// its expiry, a fallback); a fault reads as none (the caller then generates),
+    /// counted.
+    async fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
     where
         S: StorePriv<V, T>,
+        V: Send,
+        T: Send,
     {
-        match self.store.read(locator).await {
-            Ok(record) => record,
+        match self.store.lookup(locator).await {
+            Ok(found) => found,
             Err(error) => {
                 self.store_error(locator, "read", &error);
                 None
@@ -63,24 +105,60 @@ impl<S: Backend> Engine<S> {
         }
     }
 
+    /// The live record under `locator`, as [`lookup`](Self::lookup) finds it.
+    async fn read<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
+    where
+        S: StorePriv<V, T>,
+        V: Send,
+        T: Send,
+    {
+        self.lookup(locator)
+            .await
+            .filter(|found| !found.expired)
+            .map(|found| found.record)
+    }
+
     /// Stores `record` under the claim's locator, unless the claim was invalidated or
     /// the store holds as new a version: both decided atomically with the write.
-    async fn write<V, T>(
-        &self,
-        claim: &Claim,
-        record: &Arc<Record<V, T>>,
-        expires_in: Option<Duration>,
-    ) where
+    async fn write<V, T>(&self, claim: &Claim, record: &Arc<Record<V, T>>, options: WriteOptions)
+    where
         S: StorePriv<V, T>,
+        V: Send,
+        T: Send,
     {
         let still_valid = || claim.is_valid();
-        let locator = claim.locator();
-        if let Err(error) = self
+        self.store_record(claim.locator(), record, options, &still_valid)
+            .await;
+    }
+
+    async fn store_record<V, T>(
+        &self,
+        locator: &str,
+        record: &Arc<Record<V, T>>,
+        options: WriteOptions,
+        still_valid: StillValid<'_>,
+    ) -> bool
+    where
+        S: StorePriv<V, T>,
+        V: Send,
+        T: Send,
+    {
+        match self
             .store
-            .write(locator, record, expires_in, &still_valid)
+            .write_with(locator, record, options, still_valid)
             .await
         {
-            self.store_error(locator, "write", &error);
+            Ok(stored) => {
+                if stored {
+                    // A value stored under the locator closes its fail-safe throttle.
+                    self.windows.stored(locator);
+                }
+                stored
+            }
+            Err(error) => {
+                self.store_error(locator, "write", &error);
+                false
+            }
         }
     }
 

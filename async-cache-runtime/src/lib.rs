@@ -58,7 +58,7 @@ pub use builder::{
 };
 pub use cache::Cache;
 pub use global::{global, set_global};
-pub use options::FetchOptions;
+pub use options::{DEFAULT_FAIL_SAFE_THROTTLE, FetchOptions};
 pub use served::Served;
 pub use stats::Stats;
 #[cfg(feature = "redis")]

@@ -18,16 +18,20 @@ pub enum Served {
     Miss,
     /// An outdated entry was regenerated in the caller (`force_sync`, or no worker).
     Sync,
+    /// A fallback was served: the generation failed or timed out softly, or the
+    /// fail-safe throttle held (contract §6.2, §6.3).
+    FailSafe,
 }
 
 impl Served {
-    /// The lowercase name: `hit`, `stale`, `miss` or `sync`.
+    /// The lowercase name: `hit`, `stale`, `miss`, `sync` or `fail_safe`.
     pub fn as_str(self) -> &'static str {
         match self {
             Served::Hit => "hit",
             Served::Stale => "stale",
             Served::Miss => "miss",
             Served::Sync => "sync",
+            Served::FailSafe => "fail_safe",
         }
     }
 

@@ -42,6 +42,13 @@ pub struct Stats {
     pub refreshes_elsewhere: u64,
     /// Store reads or writes that failed or timed out (always 0 in memory).
     pub store_errors: u64,
+    /// Fetches answered with a fallback (`Served::FailSafe`): a failed or throttled
+    /// generation under `fail_safe`, or a soft timeout. Counted here only.
+    pub fail_safe_hits: u64,
+    /// Of those, the ones answered by a soft timeout.
+    pub soft_timeouts: u64,
+    /// Stale reads that scheduled no refresh: their locator's refresh back-off held.
+    pub refreshes_backed_off: u64,
 }
 
 /// Hits are the one counter of the hot path: spread over padded stripes so that
@@ -64,6 +71,9 @@ pub(crate) struct Counters {
     pub(crate) refreshes_dropped: AtomicU64,
     pub(crate) refreshes_elsewhere: AtomicU64,
     pub(crate) store_errors: AtomicU64,
+    pub(crate) fail_safe_hits: AtomicU64,
+    pub(crate) soft_timeouts: AtomicU64,
+    pub(crate) refreshes_backed_off: AtomicU64,
 }
 
 fn stripe() -> usize {
@@ -96,6 +106,9 @@ impl Counters {
             refreshes_dropped: self.refreshes_dropped.load(Relaxed),
             refreshes_elsewhere: self.refreshes_elsewhere.load(Relaxed),
             store_errors: self.store_errors.load(Relaxed),
+            fail_safe_hits: self.fail_safe_hits.load(Relaxed),
+            soft_timeouts: self.soft_timeouts.load(Relaxed),
+            refreshes_backed_off: self.refreshes_backed_off.load(Relaxed),
         }
     }
 }

@@ -20,6 +20,9 @@ pub(crate) struct Worker {
     running: Semaphore,
     /// Refreshes queued or running, at most `capacity`.
     pending: AtomicUsize,
+    /// Generations gone on past their caller's soft timeout: waited for by `idle`,
+    /// but taking no place.
+    continuing: AtomicUsize,
     capacity: usize,
     idle: Notify,
     timeout: Option<Duration>,
@@ -77,6 +80,7 @@ impl Worker {
             concurrency,
             running: Semaphore::new(concurrency.min(Semaphore::MAX_PERMITS)),
             pending: AtomicUsize::new(0),
+            continuing: AtomicUsize::new(0),
             capacity: concurrency.saturating_add(queue_capacity),
             idle: Notify::new(),
             timeout,
@@ -116,15 +120,26 @@ impl Worker {
         })
     }
 
-    /// Resolves once no refresh is queued or running.
+    /// Resolves once no refresh is queued or running, nor any generation gone on
+    /// past a soft timeout.
     pub(crate) async fn idle(&self) {
         loop {
             let mut notified = pin!(self.idle.notified());
             notified.as_mut().enable();
-            if self.pending.load(SeqCst) == 0 {
+            if self.pending.load(SeqCst) == 0 && self.continuing.load(SeqCst) == 0 {
                 return;
             }
             notified.await;
+        }
+    }
+
+    pub(crate) fn continuation_started(&self) {
+        self.continuing.fetch_add(1, SeqCst);
+    }
+
+    pub(crate) fn continuation_ended(&self) {
+        if self.continuing.fetch_sub(1, SeqCst) == 1 {
+            self.idle.notify_waiters();
         }
     }
 }

@@ -226,6 +226,8 @@ impl World {
         let allowed = match served {
             Served::Hit | Served::Miss | Served::Sync => made_at >= version,
             Served::Stale => made_at < version,
+            // No fail-safe is set here: a fallback is never allowed.
+            Served::FailSafe => false,
         };
         if !allowed {
             self.violation(format!("{name}@{version}: {served:?} returned {value:?}"));

@@ -480,6 +480,9 @@ impl Case {
                 let allowed = match served {
                     Served::Hit | Served::Miss | Served::Sync => made_at >= version,
                     Served::Stale => made_at < version,
+                    Served::FailSafe => {
+                        return self.fail(format!("{name}: a fallback, with no fail-safe set"));
+                    }
                 };
                 if !allowed {
                     return self.fail(format!(
@@ -502,6 +505,7 @@ impl Case {
                     Served::Stale => Obs::Stale(made_by),
                     Served::Miss => Obs::Miss(made_by),
                     Served::Sync => Obs::Sync(made_by),
+                    Served::FailSafe => unreachable!("refused above"),
                 }
             }
         };

@@ -12,13 +12,23 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::runtime::Handle;
+use tokio::time::Instant;
 
 use super::{Engine, panic_message};
 use crate::FetchOptions;
 use crate::flights::{Claim, generating};
 use crate::stats::Counters;
+use crate::store::sealed::WriteOptions;
 use crate::store::{Backend, ErasedRecord, Record, Store};
 use crate::worker::Place;
+
+/// What a refresh is for: the version, the options of the call that scheduled it
+/// (what it writes with), and when (a same-version entry written since stays).
+struct Refresh<'a, V> {
+    version: V,
+    options: &'a FetchOptions,
+    scheduled_at: Instant,
+}
 
 impl<S: Backend> Engine<S> {
     /// Schedules one background refresh of `locator` unless one is in flight, or
@@ -59,9 +69,10 @@ impl<S: Backend> Engine<S> {
         let engine = self.clone();
         let version = version.clone();
         let options = options.clone();
+        let scheduled_at = Instant::now();
         drop(runtime.spawn(async move {
             engine
-                .refresh_when_placed(claim, place, version, options, future)
+                .refresh_when_placed(claim, place, version, options, scheduled_at, future)
                 .await;
         }));
     }
@@ -72,6 +83,7 @@ impl<S: Backend> Engine<S> {
         mut place: Place,
         version: V,
         options: FetchOptions,
+        scheduled_at: Instant,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -80,7 +92,12 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         place.start().await;
-        self.refresh_unless_overtaken(&claim, &mut place, version, &options, future)
+        let refresh = Refresh {
+            version,
+            options: &options,
+            scheduled_at,
+        };
+        self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
         // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
         // none still stands in the way of the next stale read's.
@@ -94,8 +111,7 @@ impl<S: Backend> Engine<S> {
         &self,
         claim: &Claim,
         place: &mut Place,
-        version: V,
-        options: &FetchOptions,
+        refresh: Refresh<'_, V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -117,18 +133,25 @@ impl<S: Backend> Engine<S> {
             }
         };
         place.count_started();
-        // Queued behind others, or behind another process, it may have been overtaken.
-        let superseded = match self.read::<V, T>(locator).await {
-            Some(stored) => self
-                .store
-                .is_current(&stored, &version, options.fingerprint),
-            None => true,
+        // Queued behind others, or behind another process, it may have been overtaken:
+        // by a value current for its version written since it was scheduled (what it
+        // found stale by age or by `expire` was written before).
+        let superseded = match self.lookup::<V, T>(locator).await {
+            Some(stored) if !stored.expired => {
+                !stored.marked
+                    && stored.record.written_at > refresh.scheduled_at
+                    && self.store.is_current(
+                        &stored.record,
+                        &refresh.version,
+                        refresh.options.fingerprint,
+                    )
+            }
+            _ => true,
         };
         if superseded || !claim.is_valid() {
             place.end(&counters.refreshes_completed);
         } else {
-            self.generate_and_store(claim, place, version, options, future)
-                .await;
+            self.generate_and_store(claim, place, refresh, future).await;
         }
         if let Some(lock) = lock {
             if let Err(error) = self.store.unlock_refresh(locator, lock).await {
@@ -141,8 +164,7 @@ impl<S: Backend> Engine<S> {
         &self,
         claim: &Claim,
         place: &mut Place,
-        version: V,
-        options: &FetchOptions,
+        refresh: Refresh<'_, V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -163,13 +185,24 @@ impl<S: Backend> Engine<S> {
         let outcome = AssertUnwindSafe(generating(claim.flight(), false, limited))
             .catch_unwind()
             .await;
-        if !matches!(outcome, Ok(Some(Ok(_)))) {
+        if matches!(outcome, Ok(Some(Ok(_)))) {
+            self.windows.refresh_succeeded(locator);
+        } else {
             claim.fail();
+            if let Some((first, max)) = self.defaults.refresh_backoff {
+                self.windows.refresh_failed(locator, first, max);
+            }
         }
+        let options = refresh.options;
         match outcome {
             Ok(Some(Ok(value))) => {
-                let record = Arc::new(Record::new(version, value, options.fingerprint));
-                self.write(claim, &record, options.expires_in).await;
+                let record = Arc::new(Record::new(refresh.version, value, options.fingerprint));
+                let write = WriteOptions {
+                    expires_in: options.expires_in,
+                    fail_safe: options.fail_safe,
+                    since: Some(refresh.scheduled_at),
+                };
+                self.write(claim, &record, write).await;
                 claim.complete(ErasedRecord::new(record));
                 place.end(&counters.refreshes_completed);
             }

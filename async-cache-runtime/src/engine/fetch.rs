@@ -1,13 +1,15 @@
-//! The strategy loop: read the store, decide (a pure function), carry it out.
+//! The strategy loop: read the store, classify and decide (pure functions), carry it
+//! out.
 
 use std::future::Future;
+use std::panic::resume_unwind;
 use std::sync::Arc;
 
 use super::Engine;
 use super::in_caller::InCaller;
-use crate::decision::{Action, Found, decide};
+use crate::decision::{Action, Facts, Found, classify, decide};
 use crate::stats::Counters;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Record, Store};
 use crate::{FetchOptions, Served};
 
 impl<S: Backend> Engine<S> {
@@ -27,67 +29,143 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let counters = &self.counters;
+        let options = &self.defaults.apply(options);
         let mut generate = Some(generate);
         let mut may_join = true;
         loop {
-            let record = self.read::<V, T>(locator).await;
-            let found = match &record {
+            let found = self.lookup::<V, T>(locator).await;
+            let standing = match &found {
                 None => Found::Absent,
-                Some(r) if self.store.is_current(r, &version, options.fingerprint) => {
-                    Found::Current
-                }
-                Some(_) => Found::Outdated,
+                Some(found) => classify(Facts {
+                    current: self
+                        .store
+                        .is_current(&found.record, &version, options.fingerprint),
+                    marked: found.marked,
+                    aged: options.refresh_after.is_some_and(|age| {
+                        version >= found.record.version && found.record.age() >= age
+                    }),
+                    expired: found.expired,
+                    fail_safe: options.fail_safe.is_some(),
+                }),
             };
-            let runtime = match found {
+            let record = found.map(|found| found.record);
+            // What may answer this caller instead of a generation: an outdated entry,
+            // or an expired one under fail-safe.
+            let fallback = match standing {
+                Found::Outdated | Found::Expired => record.clone(),
+                Found::Absent | Found::Current => None,
+            };
+            let runtime = match standing {
                 Found::Outdated if !options.force_sync => self.worker.runtime(),
                 _ => None,
             };
-            let (served, result) =
-                match (decide(found, runtime.is_some(), options.force_sync), record) {
-                    (Action::Serve, Some(record)) => {
-                        counters.hit();
-                        (Served::Hit, Ok(record.value.clone()))
+            let throttled = fallback.is_some()
+                && options.fail_safe.is_some()
+                && self.windows.throttled(locator);
+            let action = decide(standing, runtime.is_some(), options.force_sync, throttled);
+            let (served, result) = match (action, record, fallback) {
+                (Action::Serve, Some(record), _) => {
+                    counters.hit();
+                    (Served::Hit, Ok(record.value.clone()))
+                }
+                (Action::ServeStale, Some(record), _) => {
+                    if self.windows.backed_off(locator) {
+                        Counters::bump(&counters.refreshes_backed_off);
+                    } else if let Some(runtime) = runtime {
+                        self.schedule_refresh(runtime, locator, &version, options, &mut generate);
                     }
-                    (Action::ServeStale, Some(record)) => {
-                        if let Some(runtime) = runtime {
-                            self.schedule_refresh(
-                                runtime,
-                                locator,
-                                &version,
-                                options,
-                                &mut generate,
-                            );
-                        }
-                        Counters::bump(&counters.stale_hits);
-                        (Served::Stale, Ok(record.value.clone()))
-                    }
-                    (action, _) => {
-                        match self
-                            .generate_in_caller(locator, &version, options, may_join, &mut generate)
-                            .await
-                        {
-                            // The generation it joined ended without a result: decide again.
-                            InCaller::Retry { may_join: again } => {
+                    Counters::bump(&counters.stale_hits);
+                    (Served::Stale, Ok(record.value.clone()))
+                }
+                (Action::ServeFallback, _, Some(fallback)) => self.serve_fallback(&fallback),
+                (action, _, fallback) => {
+                    // A caller that asked for the latest is never answered by slowness.
+                    let soft = options
+                        .soft_timeout
+                        .filter(|_| fallback.is_some() && !options.force_sync);
+                    let outcome = self
+                        .generate_in_caller(
+                            locator,
+                            &version,
+                            options,
+                            may_join,
+                            soft,
+                            &mut generate,
+                        )
+                        .await;
+                    // Failures are answered with the fallback only under fail-safe.
+                    let fail_safe = fallback.as_ref().filter(|_| options.fail_safe.is_some());
+                    match outcome {
+                        InCaller::Retry { may_join: again } => match fail_safe {
+                            // The generation it waited on failed: its fallback, as the
+                            // runner's.
+                            Some(fallback) if !again => self.serve_fallback(fallback),
+                            _ => {
                                 may_join = again;
                                 continue;
                             }
-                            InCaller::AlreadyStored(value) => {
-                                counters.hit();
-                                (Served::Hit, Ok(value))
+                        },
+                        InCaller::AlreadyStored(value) => {
+                            counters.hit();
+                            (Served::Hit, Ok(value))
+                        }
+                        InCaller::Generated(Ok(value)) => self.generated(action, Ok(value)),
+                        InCaller::Generated(Err(error)) => match fail_safe {
+                            Some(fallback) => {
+                                self.fail_over(locator, fallback, options, "an error")
                             }
-                            InCaller::Generated(result) if action == Action::Regenerate => {
-                                Counters::bump(&counters.sync_refreshes);
-                                (Served::Sync, result)
-                            }
-                            InCaller::Generated(result) => {
-                                Counters::bump(&counters.misses);
-                                (Served::Miss, result)
-                            }
+                            None => self.generated(action, Err(error)),
+                        },
+                        InCaller::Panicked(panic) => match fail_safe {
+                            Some(fallback) => self.fail_over(locator, fallback, options, "a panic"),
+                            None => resume_unwind(panic),
+                        },
+                        InCaller::SoftTimedOut => {
+                            Counters::bump(&counters.soft_timeouts);
+                            let fallback = fallback.expect("a soft timeout needs a fallback");
+                            self.serve_fallback(&fallback)
                         }
                     }
-                };
+                }
+            };
             served.record();
             return (result, served);
         }
+    }
+
+    fn generated<T, E>(&self, action: Action, result: Result<T, E>) -> (Served, Result<T, E>) {
+        if action == Action::Regenerate {
+            Counters::bump(&self.counters.sync_refreshes);
+            (Served::Sync, result)
+        } else {
+            Counters::bump(&self.counters.misses);
+            (Served::Miss, result)
+        }
+    }
+
+    fn serve_fallback<V, T: Clone, E>(&self, fallback: &Record<V, T>) -> (Served, Result<T, E>) {
+        Counters::bump(&self.counters.fail_safe_hits);
+        (Served::FailSafe, Ok(fallback.value.clone()))
+    }
+
+    /// A generation for this caller failed and a fallback is stored: the caller gets
+    /// it, and the throttle opens (if not open already).
+    fn fail_over<V, T: Clone, E>(
+        &self,
+        locator: &str,
+        fallback: &Record<V, T>,
+        options: &FetchOptions,
+        failure: &str,
+    ) -> (Served, Result<T, E>) {
+        tracing::warn!(
+            locator,
+            failure,
+            "generation failed: the fail-safe fallback is served"
+        );
+        if options.fail_safe.is_some() {
+            self.windows
+                .open_throttle(locator, self.defaults.fail_safe_throttle);
+        }
+        self.serve_fallback(fallback)
     }
 }

@@ -1,24 +1,31 @@
 //! A generation in the caller: run it under a claim, or join one of the same or a
 //! newer version already running (miss coalescing).
 
+use std::any::Any;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::Engine;
 use crate::FetchOptions;
 use crate::flights::{Claim, Landed, Lead, generating, is_generating};
-use crate::store::sealed::StorePriv;
+use crate::stats::Counters;
+use crate::store::sealed::{StorePriv, WriteOptions};
 use crate::store::{Backend, ErasedRecord, Record, Store};
 
 /// How a caller that had to generate was answered.
 pub(super) enum InCaller<T, E> {
     /// By a generation: its own, or one it joined.
     Generated(Result<T, E>),
+    /// By its own generation's panic, which the strategy resumes unless a fail-safe
+    /// fallback answers instead.
+    Panicked(Box<dyn Any + Send>),
     /// By the store: another caller's generation landed just before its own began.
     AlreadyStored(T),
     /// Not yet: the generation it joined ended without a result. After a failure the
@@ -26,24 +33,38 @@ pub(super) enum InCaller<T, E> {
     /// more than one failed generation it did not run; after a cancelled runner it
     /// may coalesce again.
     Retry { may_join: bool },
+    /// It waited its soft timeout: its fallback answers; the generation goes on.
+    SoftTimedOut,
+}
+
+/// What a generation in the caller ended with.
+enum Outcome<T, E> {
+    Value(T),
+    Error(E),
+    Panic(Box<dyn Any + Send>),
 }
 
 impl<S: Backend> Engine<S> {
+    /// `soft`: the caller's soft timeout, when it has a fallback and may use it.
     pub(super) async fn generate_in_caller<V, T, E, G, Fut>(
         self: &Arc<Self>,
         locator: &str,
         version: &V,
         options: &FetchOptions,
         may_join: bool,
+        soft: Option<Duration>,
         generate: &mut Option<G>,
     ) -> InCaller<T, E>
     where
         S: Store<V, T>,
         V: Ord + Clone + Send + Sync + 'static,
         T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
         G: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        // Outside a tokio runtime there is no soft timeout: nowhere to go on.
+        let soft = soft.filter(|_| Handle::try_current().is_ok());
         let claim = match self
             .flights
             .lead_or_join::<V, T>(locator, version, may_join)
@@ -56,7 +77,14 @@ impl<S: Backend> Engine<S> {
                          build the value without the cache"
                     );
                 }
-                return match flight.wait().await {
+                let landed = match soft {
+                    Some(wait) => match tokio::time::timeout(wait, flight.wait()).await {
+                        Ok(landed) => landed,
+                        Err(_) => return InCaller::SoftTimedOut,
+                    },
+                    None => flight.wait().await,
+                };
+                return match landed {
                     Landed::Done(record) => match record.typed::<V, T>() {
                         Some(record) => InCaller::Generated(Ok(record.value.clone())),
                         None => InCaller::Retry { may_join: true },
@@ -79,30 +107,70 @@ impl<S: Backend> Engine<S> {
         let generate = generate
             .take()
             .expect("a caller leads one generation at most");
+        let since = Instant::now();
         // A failure is told to the waiters explicitly: a claim merely dropped means a
         // cancelled runner, after which the waiters coalesce again.
         let generation = match catch_unwind(AssertUnwindSafe(generate)) {
-            Ok(generation) => generation,
+            Ok(generation) => generating(claim.flight(), true, generation),
             Err(panic) => {
                 claim.fail();
-                resume_unwind(panic);
+                return InCaller::Panicked(panic);
             }
         };
-        let outcome = AssertUnwindSafe(generating(claim.flight(), true, generation))
-            .catch_unwind()
-            .await;
-        let value = match outcome {
+        let write = WriteOptions {
+            expires_in: options.expires_in,
+            fail_safe: options.fail_safe,
+            since: Some(since),
+        };
+        let outcome = match soft {
+            None => {
+                self.land(claim, version.clone(), options, write, generation)
+                    .await
+            }
+            Some(wait) => {
+                match self
+                    .land_or_detach(claim, version.clone(), options, write, generation, wait)
+                    .await
+                {
+                    Some(outcome) => outcome,
+                    None => return InCaller::SoftTimedOut,
+                }
+            }
+        };
+        match outcome {
+            Outcome::Value(value) => InCaller::Generated(Ok(value)),
+            Outcome::Error(error) => InCaller::Generated(Err(error)),
+            Outcome::Panic(panic) => InCaller::Panicked(panic),
+        }
+    }
+
+    /// Runs the generation to its end and stores its value.
+    async fn land<V, T, E, Fut>(
+        self: &Arc<Self>,
+        claim: Claim,
+        version: V,
+        options: &FetchOptions,
+        write: WriteOptions,
+        generation: Fut,
+    ) -> Outcome<T, E>
+    where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let value = match AssertUnwindSafe(generation).catch_unwind().await {
             Ok(Ok(value)) => value,
             Ok(Err(error)) => {
                 claim.fail();
-                return InCaller::Generated(Err(error));
+                return Outcome::Error(error);
             }
             Err(panic) => {
                 claim.fail();
-                resume_unwind(panic);
+                return Outcome::Panic(panic);
             }
         };
-        let record = Arc::new(Record::new(version.clone(), value, options.fingerprint));
+        let record = Arc::new(Record::new(version, value, options.fingerprint));
         // The waiters have the value at once; the write lands even if this caller is
         // cancelled during it.
         claim.complete(ErasedRecord::new(record.clone()));
@@ -110,11 +178,75 @@ impl<S: Backend> Engine<S> {
         Landing {
             engine: self.clone(),
             write: Some((claim, record)),
-            expires_in: options.expires_in,
+            options: write,
         }
         .land()
         .await;
-        InCaller::Generated(Ok(value))
+        Outcome::Value(value)
+    }
+
+    /// [`land`](Self::land) in a task of the caller's runtime, waited for at most
+    /// `wait`: then the caller is answered by its fallback (`None`) and the generation
+    /// goes on, counted as a background refresh that takes no place, waited for by
+    /// `wait_for_refreshes`, its claim held until it lands (contract §6.3).
+    async fn land_or_detach<V, T, E, Fut>(
+        self: &Arc<Self>,
+        claim: Claim,
+        version: V,
+        options: &FetchOptions,
+        write: WriteOptions,
+        generation: Fut,
+        wait: Duration,
+    ) -> Option<Outcome<T, E>>
+    where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let detached = Arc::new(Mutex::new(false));
+        let engine = self.clone();
+        let options = options.clone();
+        let task_detached = detached.clone();
+        drop(Handle::current().spawn(async move {
+            let outcome = engine
+                .land(claim, version, &options, write, generation)
+                .await;
+            let detached = task_detached.lock().unwrap_or_else(PoisonError::into_inner);
+            if *detached {
+                let counters = &engine.counters;
+                match outcome {
+                    Outcome::Value(_) => Counters::bump(&counters.refreshes_completed),
+                    Outcome::Error(_) | Outcome::Panic(_) => {
+                        Counters::bump(&counters.refreshes_failed);
+                        tracing::warn!(
+                            "generation gone on past its soft timeout failed; the old entry stays"
+                        );
+                    }
+                }
+                engine.worker.continuation_ended();
+            } else {
+                let _ = answer.send(outcome);
+            }
+        }));
+        let mut answered = answered;
+        match tokio::time::timeout(wait, &mut answered).await {
+            Ok(Ok(outcome)) => Some(outcome),
+            // Its task was dropped with its runtime: nothing was made.
+            Ok(Err(_)) => Some(Outcome::Panic(Box::new("the runtime shut down"))),
+            Err(_) => {
+                let mut detached = detached.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Ok(outcome) = answered.try_recv() {
+                    return Some(outcome);
+                }
+                *detached = true;
+                Counters::bump(&self.counters.refreshes_started);
+                self.worker.continuation_started();
+                None
+            }
+        }
     }
 }
 
@@ -130,7 +262,7 @@ where
 {
     engine: Arc<Engine<S>>,
     write: Option<(Claim, Arc<Record<V, T>>)>,
-    expires_in: Option<Duration>,
+    options: WriteOptions,
 }
 
 impl<S, V, T> Landing<S, V, T>
@@ -141,7 +273,7 @@ where
 {
     async fn land(mut self) {
         if let Some((claim, record)) = &self.write {
-            self.engine.write(claim, record, self.expires_in).await;
+            self.engine.write(claim, record, self.options).await;
         }
         self.write = None;
     }
@@ -161,9 +293,9 @@ where
             return;
         };
         let engine = self.engine.clone();
-        let expires_in = self.expires_in;
+        let options = self.options;
         drop(runtime.spawn(async move {
-            engine.write(&claim, &record, expires_in).await;
+            engine.write(&claim, &record, options).await;
         }));
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn generating<F: Future>(
     flight: &Arc<Flight>,
     nested: bool,
     generation: F,
-) -> impl Future<Output = F::Output> {
+) -> impl Future<Output = F::Output> + use<F> {
     let parent = if nested {
         GENERATING.try_with(Clone::clone).ok().flatten()
     } else {

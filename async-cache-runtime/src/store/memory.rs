@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
-use super::slots::{Slots, expiry};
+use super::sealed::{Lookup, WriteOptions};
+use super::slots::{Expiry, Slots};
 use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
 /// The in-memory store: a `moka` cache bounded by entry count, holding entries of
@@ -28,6 +29,11 @@ impl sealed::BackendPriv for Memory {
 
     async fn remove(&self, locator: &str) -> Result<(), StoreError> {
         self.slots.remove(locator);
+        Ok(())
+    }
+
+    async fn expire(&self, locator: &str) -> Result<(), StoreError> {
+        self.slots.mark(locator);
         Ok(())
     }
 
@@ -66,6 +72,15 @@ where
         StoreFuture::ready(Ok(self.slots.get(locator)))
     }
 
+    #[inline]
+    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>>
+    where
+        V: Send + 'a,
+        T: Send + 'a,
+    {
+        StoreFuture::ready(Ok(self.slots.lookup(locator)))
+    }
+
     fn write<'a>(
         &'a self,
         locator: &'a str,
@@ -73,9 +88,28 @@ where
         expires_in: Option<Duration>,
         still_valid: StillValid<'a>,
     ) -> StoreFuture<'a, Result<(), StoreError>> {
+        let expiry = Expiry::after(expires_in, None);
         self.slots
-            .offer(locator, record, expiry(expires_in), None, still_valid);
+            .offer(locator, record, expiry, None, None, still_valid);
         StoreFuture::ready(Ok(()))
+    }
+
+    fn write_with<'a>(
+        &'a self,
+        locator: &'a str,
+        record: &'a Arc<Record<V, T>>,
+        options: WriteOptions,
+        still_valid: StillValid<'a>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>>
+    where
+        V: Send + 'a,
+        T: Send + 'a,
+    {
+        let expiry = Expiry::after(options.expires_in, options.fail_safe);
+        let stored = self
+            .slots
+            .offer(locator, record, expiry, options.since, None, still_valid);
+        StoreFuture::ready(Ok(stored))
     }
 }
 

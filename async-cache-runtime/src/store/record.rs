@@ -4,25 +4,37 @@
 use std::any::Any;
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// An entry: the value, the version it was generated for, and a fingerprint of the
-/// code that generated it (`0` when unknown).
+use tokio::time::Instant;
+
+/// An entry: the value, the version it was generated for, a fingerprint of the code
+/// that generated it (`0` when unknown), and when it was made (its value landed).
 #[derive(Debug)]
 pub struct Record<V, T> {
     pub(crate) version: V,
     pub(crate) value: T,
     pub(crate) fingerprint: u64,
+    pub(crate) written_at: Instant,
 }
 
-impl<V: Ord, T> Record<V, T> {
+impl<V, T> Record<V, T> {
     pub(crate) fn new(version: V, value: T, fingerprint: u64) -> Self {
         Record {
             version,
             value,
             fingerprint,
+            written_at: Instant::now(),
         }
     }
 
+    /// How long ago it was made, by tokio's clock (paused in tests).
+    pub(crate) fn age(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.written_at)
+    }
+}
+
+impl<V: Ord, T> Record<V, T> {
     /// Whether a caller that wants `version` of the code `fingerprint` may be served
     /// this record. An equal or *older* requested version counts as current (a
     /// lagging replica never causes a refresh storm); a record of other code is
@@ -30,14 +42,22 @@ impl<V: Ord, T> Record<V, T> {
     pub(crate) fn is_current_for(&self, version: &V, fingerprint: u64) -> bool {
         match version.cmp(&self.version) {
             Ordering::Less => true,
-            Ordering::Equal => fingerprint == 0 || fingerprint == self.fingerprint,
+            Ordering::Equal => {
+                fingerprint == 0 || self.fingerprint == 0 || fingerprint == self.fingerprint
+            }
             Ordering::Greater => false,
         }
     }
 
-    /// The no-downgrade rule: whether `self` may replace `stored`.
-    pub(crate) fn may_replace(&self, stored: &Self) -> bool {
-        !stored.is_current_for(&self.version, self.fingerprint)
+    /// The no-downgrade rule: whether `self` may replace `stored`. A newer version
+    /// always may, an older one never; at an equal version, a record of other code
+    /// may, and so may a newer make (contract §6.1, §6.6): one whose generation began
+    /// (`since`) no earlier than `stored` was made.
+    pub(crate) fn may_replace(&self, stored: &Self, since: Option<Instant>) -> bool {
+        if !stored.is_current_for(&self.version, self.fingerprint) {
+            return true;
+        }
+        self.version == stored.version && since.is_some_and(|since| stored.written_at <= since)
     }
 }
 

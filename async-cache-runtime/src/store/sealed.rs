@@ -23,6 +23,29 @@ pub struct StoreSettings {
 /// What a read finds: a record, nothing usable, or a fault.
 pub type Read<V, T> = Result<Option<Arc<Record<V, T>>>, StoreError>;
 
+/// What a read finds, with the entry's standing (contract §6).
+pub type Lookup<V, T> = Result<Option<Found<V, T>>, StoreError>;
+
+/// A record as found, with what its slot says of it.
+pub struct Found<V, T> {
+    pub(crate) record: Arc<Record<V, T>>,
+    /// Past its expiry, kept only as a fail-safe fallback.
+    pub(crate) expired: bool,
+    /// Marked outdated by `expire`.
+    pub(crate) marked: bool,
+}
+
+/// What a write carries besides the record: the options of the call that wrote it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// Hard expiry of the entry.
+    pub(crate) expires_in: Option<Duration>,
+    /// How long the entry stays a fallback past its expiry.
+    pub(crate) fail_safe: Option<Duration>,
+    /// When the generation began: a same-version entry written since stays.
+    pub(crate) since: Option<tokio::time::Instant>,
+}
+
 /// A store read or write that failed or timed out. The fetch goes on without the
 /// store (the caller generates) and the fault is counted in
 /// [`Stats::store_errors`](crate::Stats::store_errors).
@@ -89,6 +112,12 @@ pub trait BackendPriv: Send + Sync + Sized + 'static {
 
     fn clear(&self);
 
+    /// Marks the entry of `locator` outdated for every version, keeping it as a
+    /// fallback (contract §6.6). A store without marks removes it instead.
+    fn expire(&self, locator: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.remove(locator)
+    }
+
     /// Takes the store-wide claim on refreshing `locator`: `Ok(None)` when another
     /// process holds it (the caller then skips its refresh). In-process
     /// deduplication happens before this; a store shared by no one always grants it.
@@ -110,6 +139,22 @@ pub trait BackendPriv: Send + Sync + Sized + 'static {
 pub trait StorePriv<V, T>: BackendPriv {
     fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>>;
 
+    /// [`read`](StorePriv::read) with the entry's standing. A store that keeps no
+    /// fallbacks and no marks finds every record live.
+    #[inline]
+    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>>
+    where
+        V: Send + 'a,
+        T: Send + 'a,
+    {
+        match self.read(locator) {
+            StoreFuture::Ready(read) => StoreFuture::Ready(read.map(live)),
+            StoreFuture::Boxed(read) => {
+                StoreFuture::Boxed(Box::pin(async move { live(read.await) }))
+            }
+        }
+    }
+
     /// Whether a caller that wants `version` of the build `fingerprint` may be served
     /// `record`. A store that knows which of two builds is newer (the shared tier)
     /// refines the equal-version case; in memory it is the record's own rule.
@@ -130,4 +175,35 @@ pub trait StorePriv<V, T>: BackendPriv {
         expires_in: Option<Duration>,
         still_valid: StillValid<'a>,
     ) -> StoreFuture<'a, Result<(), StoreError>>;
+
+    /// [`write`](StorePriv::write) with the writing call's options; says whether the
+    /// record was stored. A store without fallbacks keeps the hard expiry only.
+    fn write_with<'a>(
+        &'a self,
+        locator: &'a str,
+        record: &'a Arc<Record<V, T>>,
+        options: WriteOptions,
+        still_valid: StillValid<'a>,
+    ) -> StoreFuture<'a, Result<bool, StoreError>>
+    where
+        V: Send + 'a,
+        T: Send + 'a,
+    {
+        match self.write(locator, record, options.expires_in, still_valid) {
+            StoreFuture::Ready(written) => StoreFuture::Ready(written.map(|w| w.map(|()| true))),
+            StoreFuture::Boxed(written) => {
+                StoreFuture::Boxed(Box::pin(async move { written.await.map(|()| true) }))
+            }
+        }
+    }
+}
+
+fn live<V, T>(read: Read<V, T>) -> Lookup<V, T> {
+    read.map(|record| {
+        record.map(|record| Found {
+            record,
+            expired: false,
+            marked: false,
+        })
+    })
 }

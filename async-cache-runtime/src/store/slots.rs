@@ -4,11 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
+use std::time::Duration;
+
 use moka::ops::compute::Op;
 use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
 use super::record::{ErasedRecord, Record};
+use super::sealed::Found;
 
 /// Records by locator, bounded by entry count, of any types.
 ///
@@ -28,13 +31,63 @@ struct Slot {
     /// Checked on read rather than through moka's per-entry expiry policy, which
     /// costs every hit a clock conversion; only entries that have an expiry read the
     /// clock. An expired slot stays until evicted or overwritten, within capacity.
-    expires_at: Option<Instant>,
+    expiry: Expiry,
+    /// Outdated for every version (`expire`), until a write replaces it.
+    marked: bool,
     record: ErasedRecord,
 }
 
+/// When a slot stops being served, and until when it stays a fail-safe fallback.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Expiry {
+    pub(crate) expires_at: Option<Instant>,
+    pub(crate) fallback_until: Option<Instant>,
+}
+
+impl Expiry {
+    /// For what is written now with `ttl` and `fail_safe`; a time too far to add is
+    /// none.
+    pub(crate) fn after(ttl: Option<Duration>, fail_safe: Option<Duration>) -> Self {
+        let expires_at = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
+        Expiry {
+            expires_at,
+            fallback_until: expires_at
+                .zip(fail_safe)
+                .and_then(|(at, max)| at.checked_add(max)),
+        }
+    }
+}
+
+/// What a slot is to a reader now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Gone,
+    Live,
+    /// Past its expiry, within its fail-safe window.
+    Fallback,
+}
+
 impl Slot {
+    #[inline]
+    fn standing(&self, epoch: u64) -> Standing {
+        if self.epoch != epoch {
+            return Standing::Gone;
+        }
+        let Some(expires_at) = self.expiry.expires_at else {
+            return Standing::Live;
+        };
+        let now = Instant::now();
+        if now < expires_at {
+            Standing::Live
+        } else if self.expiry.fallback_until.is_some_and(|until| now < until) {
+            Standing::Fallback
+        } else {
+            Standing::Gone
+        }
+    }
+
     fn is_live(&self, epoch: u64) -> bool {
-        self.epoch == epoch && self.expires_at.is_none_or(|at| Instant::now() < at)
+        self.standing(epoch) == Standing::Live
     }
 }
 
@@ -60,36 +113,70 @@ impl Slots {
         V: Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
+        self.lookup(locator)
+            .filter(|found| !found.expired)
+            .map(|found| found.record)
+    }
+
+    /// The record of these types under `locator`, live or a fallback, with its mark.
+    #[inline]
+    pub(crate) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
         let slot = self.map.get(locator)?;
-        if !slot.is_live(self.epoch()) {
+        let standing = slot.standing(self.epoch());
+        if standing == Standing::Gone {
             return None;
         }
-        let record = slot.record.typed();
-        if record.is_none() {
+        let Some(record) = slot.record.typed() else {
             tracing::debug!(
                 locator,
                 "entry of other value or version types: treated as a miss"
             );
-        }
-        record
+            return None;
+        };
+        Some(Found {
+            record,
+            expired: standing == Standing::Fallback,
+            marked: slot.marked,
+        })
+    }
+
+    /// Marks the entry of `locator` outdated for every version; its expiry and
+    /// fallback window stay. Nothing to mark: nothing happens.
+    pub(crate) fn mark(&self, locator: &str) {
+        self.map.entry_by_ref(locator).and_compute_with(|held| {
+            match held.map(|entry| entry.into_value()) {
+                Some(held) if held.standing(self.epoch()) != Standing::Gone => Op::Put(Slot {
+                    marked: true,
+                    ..held
+                }),
+                _ => Op::Nop,
+            }
+        });
     }
 
     /// Stores `record` unless the live slot holds as new a record of these types (the
-    /// no-downgrade rule), a clear came since `since` (the epoch the caller's read or
-    /// write began in, if it matters), or `admit` says no: all decided under the
-    /// slot's lock, atomically with the write. `admit` runs last, under that lock.
+    /// no-downgrade rule, with `made_since` the time its generation began), a clear
+    /// came since `since` (the epoch the caller's read or write began in, if it
+    /// matters), or `admit` says no: all decided under the slot's lock, atomically
+    /// with the write. `admit` runs last, under that lock. Says whether it stored.
     pub(crate) fn offer<V, T>(
         &self,
         locator: &str,
         record: &Arc<Record<V, T>>,
-        expires_at: Option<Instant>,
+        expiry: Expiry,
+        made_since: Option<Instant>,
         since: Option<u64>,
         admit: impl FnOnce() -> bool,
-    ) where
+    ) -> bool
+    where
         V: Ord + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        self.map.entry_by_ref(locator).and_compute_with(|held| {
+        let entry = self.map.entry_by_ref(locator).and_compute_with(|held| {
             // The epoch is read before `admit`: a clear that lands in between leaves
             // this slot with an old epoch, which reads ignore.
             let epoch = self.epoch();
@@ -99,7 +186,7 @@ impl Slots {
             if let Some(held) = held.map(|entry| entry.into_value()) {
                 if held.is_live(epoch) {
                     match held.record.typed::<V, T>() {
-                        Some(held) if !record.may_replace(&held) => return Op::Nop,
+                        Some(held) if !record.may_replace(&held, made_since) => return Op::Nop,
                         Some(_) => {}
                         None => tracing::debug!(
                             locator,
@@ -110,10 +197,16 @@ impl Slots {
             }
             Op::Put(Slot {
                 epoch,
-                expires_at,
+                expiry,
+                marked: false,
                 record: ErasedRecord::new(record.clone()),
             })
         });
+        matches!(
+            entry,
+            moka::ops::compute::CompResult::Inserted(_)
+                | moka::ops::compute::CompResult::ReplacedWith(_)
+        )
     }
 
     /// Removes the slot of `locator`, through its lock, so that a concurrent
@@ -161,9 +254,4 @@ fn sweep(map: &Moka<String, Slot, foldhash::fast::RandomState>, epoch: u64) {
                 });
         }
     }
-}
-
-/// When something written now with `ttl` expires; a ttl too long to add is none.
-pub(crate) fn expiry(ttl: Option<std::time::Duration>) -> Option<Instant> {
-    ttl.and_then(|ttl| Instant::now().checked_add(ttl))
 }

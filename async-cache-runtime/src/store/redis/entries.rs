@@ -104,7 +104,7 @@ impl Shared {
                 None => String::new(),
                 Some(current) => {
                     if let Ok(stored) = codec::decode::<V, T>(current) {
-                        if !record.may_replace(&stored) {
+                        if !record.may_replace(&stored, None) {
                             // As new already: keep it, and remember it here.
                             if let Some(near) = &self.near {
                                 near.offer(locator, &Arc::new(stored), near_epoch, pttl, || true);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::store::Record;
-use crate::store::slots::Slots;
+use crate::store::slots::{Expiry, Slots};
 
 pub(super) struct Near {
     slots: Slots,
@@ -57,13 +57,12 @@ impl Near {
         if ttl.is_zero() {
             return;
         }
-        self.slots.offer(
-            locator,
-            record,
-            Instant::now().checked_add(ttl),
-            Some(since),
-            admit,
-        );
+        let expiry = Expiry {
+            expires_at: Instant::now().checked_add(ttl),
+            fallback_until: None,
+        };
+        self.slots
+            .offer(locator, record, expiry, None, Some(since), admit);
     }
 
     pub(super) fn remove(&self, locator: &str) {
