@@ -218,6 +218,8 @@ async fn worker(shared: Arc<Shared>, config: Config, task: u64, fetches: u64) {
                 let allowed = match served {
                     Served::Hit | Served::Miss | Served::Sync => made_at >= version,
                     Served::Stale => made_at < version,
+                    // The soak sets no fail-safe: a fallback is never allowed.
+                    Served::FailSafe => false,
                 };
                 if of != name || !allowed {
                     shared.violation(format!("{name}@{version}: {served:?} returned {value:?}"));
