@@ -128,8 +128,8 @@
 //! This crate is the one users depend on; it re-exports the attribute (feature
 //! `macros`, on by default) as `tokio` re-exports `tokio-macros`.
 //!
-//! - [`Cache`]: cheap to clone (clones share one cache); one cache holds entries of any
-//!   value and version types. [`Cache::new`] is the in-memory (moka) store with the
+//! - [`Cache`] is cheap to clone (clones share one cache), and one cache holds entries of
+//!   any value and version types. [`Cache::new`] is the in-memory (moka) store with the
 //!   defaults, [`Cache::builder`] configures one.
 //! - Fetching: [`fetch`](Cache::fetch), [`fetch_with`](Cache::fetch_with),
 //!   [`try_fetch`](Cache::try_fetch) and [`try_fetch_with`](Cache::try_fetch_with) (with
@@ -140,15 +140,15 @@
 //! - [`invalidate`](Cache::invalidate) removes one entry, [`invalidate_all`](Cache::invalidate_all)
 //!   every entry; [`wait_for_refreshes`](Cache::wait_for_refreshes) resolves once no
 //!   refresh is queued or running; [`stats`](Cache::stats) returns the [`Stats`].
-//! - [`FetchOptions`]: per-call [`force_sync`](FetchOptions::force_sync) (regenerate
+//! - [`FetchOptions`] holds per-call [`force_sync`](FetchOptions::force_sync) (regenerate
 //!   stale entries in the caller) and [`expires_in`](FetchOptions::expires_in) (hard
 //!   expiry of what this call writes).
-//! - [`CacheBuilder`]: [`max_capacity`](CacheBuilder::max_capacity),
+//! - [`CacheBuilder`] sets [`max_capacity`](CacheBuilder::max_capacity),
 //!   [`refresh_concurrency`](CacheBuilder::refresh_concurrency) (background refreshes at
 //!   once), [`refresh_queue_capacity`](CacheBuilder::refresh_queue_capacity) (waiting
 //!   refreshes), [`runtime`](CacheBuilder::runtime) (where refreshes run: a runtime
-//!   someone drives), [`build`](CacheBuilder::build).
-//! - [`Stats`]: every completed fetch counts exactly once in
+//!   someone drives); [`build`](CacheBuilder::build) makes the cache.
+//! - In [`Stats`], every completed fetch counts exactly once in
 //!   [`hits`](Stats::hits), [`stale_hits`](Stats::stale_hits), [`misses`](Stats::misses)
 //!   or [`sync_refreshes`](Stats::sync_refreshes); misses and sync refreshes count every
 //!   caller so served, whether it ran the generator or waited for another caller's run
