@@ -166,17 +166,24 @@
 //! [`async_cached`]. In short: `locator` and `version` are required expressions that may
 //! use the arguments, `.await` and `?`; `force_sync`, `expires_in`, `cache` (default
 //! [`global()`](global)) and `crate` are optional; a return type whose last path segment
-//! is `Result` uses `try_fetch`; a fresh hit copies no argument; every misuse is a
-//! compile error spanned on the offending token, emitted after the original function so
-//! IDEs keep working.
+//! is `Result` uses `try_fetch` (only `Ok` is cached); the function stays an `async fn`
+//! with the same signature, visibility, attributes, docs, generics and `where` clause.
+//! A fresh hit copies no argument: arguments are owned (moved, or cloned where a
+//! `locator`/`version` expression still borrows them) only when a generation actually
+//! runs, and must then be `Send + 'static`; borrowed arguments (`&str`, `&[T]`, `&T`,
+//! `&self`) are owned automatically, while `&mut` arguments and `&mut self` are an
+//! error that says what to write. Every misuse is a compile error spanned on the
+//! offending token, in lowercase, naming the valid forms, emitted after the original
+//! function so IDEs keep working.
 //!
 //! # 5. The shared tier
 //!
 //! With the feature `redis`, the same [`Cache`] runs over Redis (or Valkey) through the
 //! `redis` crate: [`CacheBuilder::redis`] turns the builder into one that builds a
-//! `Cache<`[`Redis`]`>`, with [`key_prefix`](CacheBuilder::key_prefix)
-//! (its namespace in Redis) and [`near_cache`](CacheBuilder::near_cache) (an optional
-//! local tier in front of Redis). Entries are serialized with serde, and refresh
+//! `Cache<`[`Redis`]`>` (it connects lazily and reconnects after faults), with
+//! [`key_prefix`](CacheBuilder::key_prefix) (its namespace in Redis) and
+//! [`near_cache`](CacheBuilder::near_cache) (an optional local tier in front of Redis).
+//! Entries are serialized with serde, and refresh
 //! deduplication holds across processes. If Redis is slow or unreachable, fetches still
 //! return values (generated in the caller), within a bounded delay, and count the fault
 //! in [`Stats::store_errors`]. An entry that cannot be decoded is a miss. An entry
