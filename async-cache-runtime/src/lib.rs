@@ -179,10 +179,10 @@
 //! # 5. The shared tier
 //!
 //! With the feature `redis`, the same [`Cache`] runs over Redis (or Valkey) through the
-//! `redis` crate: [`CacheBuilder::redis`] turns the builder into one that builds a
-//! `Cache<`[`Redis`]`>` (it connects lazily and reconnects after faults), with
-//! [`key_prefix`](CacheBuilder::key_prefix) (its namespace in Redis) and
-//! [`near_cache`](CacheBuilder::near_cache) (an optional local tier in front of Redis).
+//! `redis` crate: [`CacheBuilder::redis`](struct.CacheBuilder.html#method.redis) turns the builder into one that builds a
+//! `Cache<`[`Redis`](struct.Redis.html)`>` (it connects lazily and reconnects after faults), with
+//! [`key_prefix`](struct.CacheBuilder.html#method.key_prefix) (its namespace in Redis) and
+//! [`near_cache`](struct.CacheBuilder.html#method.near_cache) (an optional local tier in front of Redis).
 //! Entries are serialized with serde, and refresh
 //! deduplication holds across processes. If Redis is slow or unreachable, fetches still
 //! return values (generated in the caller), within a bounded delay, and count the fault
@@ -382,7 +382,7 @@
 //! it began waiting. A caller of a newer version than the one under way never waits on
 //! it (2.11).
 //!
-//! **7.2 Coherent near caches.** With [`near_cache(ttl)`](CacheBuilder::near_cache), a
+//! **7.2 Coherent near caches.** With [`near_cache(ttl)`](struct.CacheBuilder.html#method.near_cache), a
 //! write, `put`, `invalidate`, `expire` or `invalidate_all` in one process reaches every
 //! other process's near cache within 100 ms on a healthy link (a Redis pub/sub channel
 //! under the prefix; the subscription is in place before the cache's first store access
@@ -394,7 +394,7 @@
 //! `ttl`.
 //!
 //! **7.3 Long refreshes stay single.** A refresh that runs longer than
-//! [`refresh_lock_ttl`](CacheBuilder::refresh_lock_ttl) keeps its lock (renewed about
+//! [`refresh_lock_ttl`](struct.CacheBuilder.html#method.refresh_lock_ttl) keeps its lock (renewed about
 //! every third of `refresh_lock_ttl` while it runs), so no second process starts the
 //! same refresh; a crashed holder's lock expires within `refresh_lock_ttl` of its last
 //! renewal.
