@@ -180,7 +180,7 @@
 //!
 //! With the feature `redis`, the same [`Cache`] runs over Redis (or Valkey) through the
 //! `redis` crate: [`CacheBuilder::redis`](struct.CacheBuilder.html#method.redis) turns the builder into one that builds a
-//! `Cache<`[`Redis`](struct.Redis.html)`>` (it connects lazily and reconnects after faults), with
+//! `Cache<`[`Redis`](store/struct.Redis.html)`>` (it connects lazily and reconnects after faults), with
 //! [`key_prefix`](struct.CacheBuilder.html#method.key_prefix) (its namespace in Redis) and
 //! [`near_cache`](struct.CacheBuilder.html#method.near_cache) (an optional local tier in front of Redis).
 //! Entries are serialized with serde, and refresh
