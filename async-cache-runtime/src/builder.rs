@@ -1,3 +1,7 @@
+//! Configuring a cache ([`CacheBuilder`]): the settings every store shares, and
+//! handing each store the settings it reads. The shared tier's builder
+//! methods live beside the shared tier, in `store/redis/builder.rs`.
+
 use std::fmt;
 use std::time::Duration;
 

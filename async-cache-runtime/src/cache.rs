@@ -92,21 +92,14 @@ impl<S: Backend> Cache<S> {
 
     /// The value stored under `locator`, made by `generate` when none is usable.
     ///
-    /// | stored entry | requested vs stored version | action | caller gets |
-    /// | --- | --- | --- | --- |
-    /// | none, expired or of other types | - | run `generate` now, store | fresh value |
-    /// | present | requested <= stored | nothing | stored value |
-    /// | present | requested > stored | schedule one background refresh | stored value, at once |
+    /// What it does with the stored entry (serve it, serve it stale and refresh it in
+    /// the background, or generate in the caller) is the strategy table of the
+    /// [crate docs, section 1](crate#1-the-model); the guarantees it keeps are section 2.
     ///
-    /// With no worker (no tokio runtime reachable, or
-    /// [`refresh_concurrency(0)`](CacheBuilder::refresh_concurrency)) an outdated
-    /// entry is regenerated in the caller instead.
-    ///
-    /// Concurrent callers of one missing locator run `generate` once. `generate` is
-    /// called only when a generation actually runs (in the caller, or to make the
-    /// future a background refresh runs), so it may borrow and clone lazily; the
-    /// future it returns must own what it uses. A panic in `generate` resumes in this
-    /// caller; nothing is cached.
+    /// `generate` is called only when a generation actually runs (in the caller, or to
+    /// make the future a background refresh runs), so it may borrow and clone lazily;
+    /// the future it returns must own what it uses. A panic in `generate` resumes in
+    /// this caller; nothing is cached.
     pub async fn fetch<V, T, G, Fut>(&self, locator: impl AsRef<str>, version: V, generate: G) -> T
     where
         S: Store<V, T>,

@@ -1,3 +1,6 @@
+//! The process-wide default cache that annotated functions use when they name no
+//! `cache`.
+
 use std::sync::OnceLock;
 
 use crate::Cache;

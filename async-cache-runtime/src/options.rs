@@ -1,3 +1,6 @@
+//! Per-call options ([`FetchOptions`]): what one fetch overrides of the cache's
+//! defaults.
+
 use std::time::Duration;
 
 /// Per-call options of [`Cache::fetch_with`](crate::Cache::fetch_with) and

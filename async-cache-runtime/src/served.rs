@@ -1,3 +1,6 @@
+//! How one fetch was served ([`Served`]), and the task-local that
+//! [`Served::capture`] reads it from.
+
 use std::cell::Cell;
 use std::future::Future;
 

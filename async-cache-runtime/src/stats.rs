@@ -1,3 +1,6 @@
+//! The counters of a cache: the public [`Stats`] snapshot, and the atomics the engine
+//! bumps.
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Counters of one cache since it was built.
@@ -29,16 +32,26 @@ pub struct Stats {
     pub misses: u64,
     /// Stale entry regenerated in the caller (`force_sync`, or no worker).
     pub sync_refreshes: u64,
-    /// Background refreshes that began running.
+    /// Background refreshes that began running. Each one that began ends counted in
+    /// exactly one of [`refreshes_completed`](Stats::refreshes_completed) or
+    /// [`refreshes_failed`](Stats::refreshes_failed); one that another process was
+    /// already running counts in [`refreshes_elsewhere`](Stats::refreshes_elsewhere)
+    /// instead of here.
     pub refreshes_started: u64,
-    /// ... and wrote (or were discarded as superseded) without error.
+    /// Background refreshes that began and ended without error: their result was
+    /// written, or discarded because the entry was invalidated or a version as new
+    /// was stored meanwhile.
     pub refreshes_completed: u64,
-    /// ... whose generator returned `Err` or panicked.
+    /// Background refreshes that began and failed: the generator returned `Err` or
+    /// panicked, the refresh ran past
+    /// [`refresh_timeout`](crate::CacheBuilder::refresh_timeout), or the runtime it
+    /// ran on shut down under it. The stale entry stays in every case.
     pub refreshes_failed: u64,
-    /// Not run: concurrency and queue were full, or the runtime shut down first.
+    /// Background refreshes not run: refresh concurrency and queue were full, or the
+    /// runtime shut down before the refresh began.
     pub refreshes_dropped: u64,
-    /// Not run here: another process held the shared tier's refresh lock of the
-    /// locator (always 0 in memory).
+    /// Background refreshes not run here: another process held the shared tier's
+    /// refresh lock of the locator (always 0 in memory).
     pub refreshes_elsewhere: u64,
     /// Store reads or writes that failed or timed out (always 0 in memory).
     pub store_errors: u64,
