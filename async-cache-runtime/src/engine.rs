@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use crate::FetchOptions;
 use crate::flights::{Claim, Flights};
 use crate::options::Defaults;
 use crate::stats::Counters;
+use crate::store::record::tick;
 use crate::store::sealed::{Found, StorePriv, WriteOptions};
 use crate::store::{Backend, Record, StillValid, StoreError};
 use crate::worker::Worker;
@@ -70,7 +69,7 @@ impl<S: Backend> Engine<S> {
         let write = WriteOptions {
             expires_in: options.expires_in,
             fail_safe: options.fail_safe,
-            since: Some(Instant::now()),
+            since: Some(tick()),
         };
         self.store_record(locator, &record, write, &|| true).await
     }

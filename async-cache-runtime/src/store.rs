@@ -6,7 +6,7 @@
 //! name in bounds, over a private one that carries the methods.
 
 mod memory;
-mod record;
+pub(crate) mod record;
 mod slots;
 pub use memory::Memory;
 pub(crate) use record::{ErasedRecord, Record};

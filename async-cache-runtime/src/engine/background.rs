@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::runtime::Handle;
-use tokio::time::Instant;
 
 use super::{Engine, panic_message};
 use crate::FetchOptions;
 use crate::flights::{Claim, generating};
 use crate::stats::Counters;
+use crate::store::record::tick;
 use crate::store::sealed::WriteOptions;
 use crate::store::{Backend, ErasedRecord, Record, Store};
 use crate::worker::Place;
@@ -27,7 +27,7 @@ use crate::worker::Place;
 struct Refresh<'a, V> {
     version: V,
     options: &'a FetchOptions,
-    scheduled_at: Instant,
+    scheduled_at: u64,
 }
 
 impl<S: Backend> Engine<S> {
@@ -69,7 +69,7 @@ impl<S: Backend> Engine<S> {
         let engine = self.clone();
         let version = version.clone();
         let options = options.clone();
-        let scheduled_at = Instant::now();
+        let scheduled_at = tick();
         drop(runtime.spawn(async move {
             engine
                 .refresh_when_placed(claim, place, version, options, scheduled_at, future)
@@ -83,7 +83,7 @@ impl<S: Backend> Engine<S> {
         mut place: Place,
         version: V,
         options: FetchOptions,
-        scheduled_at: Instant,
+        scheduled_at: u64,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -139,7 +139,7 @@ impl<S: Backend> Engine<S> {
         let superseded = match self.lookup::<V, T>(locator).await {
             Some(stored) if !stored.expired => {
                 !stored.marked
-                    && stored.record.written_at > refresh.scheduled_at
+                    && stored.record.made > refresh.scheduled_at
                     && self.store.is_current(
                         &stored.record,
                         &refresh.version,

@@ -10,12 +10,12 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::Engine;
 use crate::FetchOptions;
 use crate::flights::{Claim, Landed, Lead, generating, is_generating};
 use crate::stats::Counters;
+use crate::store::record::tick;
 use crate::store::sealed::{StorePriv, WriteOptions};
 use crate::store::{Backend, ErasedRecord, Record, Store};
 
@@ -107,7 +107,7 @@ impl<S: Backend> Engine<S> {
         let generate = generate
             .take()
             .expect("a caller leads one generation at most");
-        let since = Instant::now();
+        let since = tick();
         // A failure is told to the waiters explicitly: a claim merely dropped means a
         // cancelled runner, after which the waiters coalesce again.
         let generation = match catch_unwind(AssertUnwindSafe(generate)) {

@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::cmp::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -16,6 +17,16 @@ pub struct Record<V, T> {
     pub(crate) value: T,
     pub(crate) fingerprint: u64,
     pub(crate) written_at: Instant,
+    /// Its place in the order of makes in this process (see [`tick`]).
+    pub(crate) made: u64,
+}
+
+/// A point in the order of makes: every record made after it was taken has a greater
+/// `made`. A clock would do, but two instants can be equal (a paused test clock, a
+/// coarse one); this order cannot.
+pub(crate) fn tick() -> u64 {
+    static MAKES: AtomicU64 = AtomicU64::new(1);
+    MAKES.fetch_add(1, SeqCst)
 }
 
 impl<V, T> Record<V, T> {
@@ -25,6 +36,7 @@ impl<V, T> Record<V, T> {
             value,
             fingerprint,
             written_at: Instant::now(),
+            made: tick(),
         }
     }
 
@@ -52,12 +64,12 @@ impl<V: Ord, T> Record<V, T> {
     /// The no-downgrade rule: whether `self` may replace `stored`. A newer version
     /// always may, an older one never; at an equal version, a record of other code
     /// may, and so may a newer make (contract §6.1, §6.6): one whose generation began
-    /// (`since`) no earlier than `stored` was made.
-    pub(crate) fn may_replace(&self, stored: &Self, since: Option<Instant>) -> bool {
+    /// (`since`, a [`tick`]) after `stored` was made.
+    pub(crate) fn may_replace(&self, stored: &Self, since: Option<u64>) -> bool {
         if !stored.is_current_for(&self.version, self.fingerprint) {
             return true;
         }
-        self.version == stored.version && since.is_some_and(|since| stored.written_at <= since)
+        self.version == stored.version && since.is_some_and(|since| stored.made < since)
     }
 }
 

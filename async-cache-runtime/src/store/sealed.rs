@@ -42,8 +42,9 @@ pub struct WriteOptions {
     pub(crate) expires_in: Option<Duration>,
     /// How long the entry stays a fallback past its expiry.
     pub(crate) fail_safe: Option<Duration>,
-    /// When the generation began: a same-version entry written since stays.
-    pub(crate) since: Option<tokio::time::Instant>,
+    /// When the generation began, as a [`tick`](super::record::tick): a same-version
+    /// entry made since stays.
+    pub(crate) since: Option<u64>,
 }
 
 /// A store read or write that failed or timed out. The fetch goes on without the

@@ -168,7 +168,7 @@ impl Slots {
         locator: &str,
         record: &Arc<Record<V, T>>,
         expiry: Expiry,
-        made_since: Option<Instant>,
+        made_since: Option<u64>,
         since: Option<u64>,
         admit: impl FnOnce() -> bool,
     ) -> bool
