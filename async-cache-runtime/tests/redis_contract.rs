@@ -3,14 +3,12 @@
 //! (the two-process tests are in `redis_processes.rs`).
 #![cfg(feature = "redis")]
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
-use support::redis_server::RedisServer;
+use test_support::RedisServer;
 
 const PREFIX: &str = "test:";
 

@@ -3,12 +3,10 @@
 //! within a bounded delay, faults are counted, and the cache recovers by itself.
 #![cfg(feature = "redis")]
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
-use support::redis_server::RedisServer;
+use test_support::RedisServer;
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 /// What one fetch may take while Redis is faulty: a read and a write timing out, at
