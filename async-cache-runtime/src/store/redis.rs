@@ -14,11 +14,14 @@ use serde::de::DeserializeOwned;
 use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
 mod builder;
+mod builds;
 mod codec;
 mod entries;
 mod generation;
+mod keys;
 mod link;
 mod near;
+mod pending;
 mod refresh_lock;
 mod scripts;
 
@@ -27,10 +30,13 @@ pub use builder::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_FAULT_BACKOFF, DEFAULT_KEY_PREFIX, DEFAULT_MAX_VALUE_BYTES,
     DEFAULT_REFRESH_LOCK_TTL,
 };
+use builds::Builds;
 use entries::Entries;
 use generation::Generation;
+use keys::Keys;
 use link::Link;
 use near::Near;
+use pending::Pending;
 use refresh_lock::{RefreshLocks, RefreshToken};
 use scripts::Scripts;
 
@@ -58,14 +64,25 @@ use scripts::Scripts;
 ///
 /// # What is stored
 ///
-/// Under `{prefix}{generation}:{locator}`, the record
+/// Everything the tier writes lies under `{prefix}swr:`, a namespace of its own:
+/// the record of a locator under `{prefix}swr:{<tag>}:e:{generation}:{locator}`
+/// (`<tag>`: 16 hex digits of the locator's SHA-1, a Redis Cluster hash tag, so all
+/// keys of one locator share a hash slot), its refresh lock under
+/// `{prefix}swr:{<tag>}:lock:{locator}`, the generation under `{prefix}swr:gen` and
+/// the builds under `{prefix}swr:builds`. No other key is read, written or deleted,
+/// whatever the prefix (an empty one included).
+///
+/// The record is
 /// `[format tag: 1 byte][types: 8][fingerprint: 8][MessagePack of (version, value)]`
 /// with a `PX` expiry when the fetch set [`expires_in`](crate::FetchOptions::expires_in).
 /// The tag names the layout, `types` hashes the Rust names of the version and value
 /// types, and the fingerprint is that of the code that generated the value (the
 /// attribute's hash of the function body). Bytes that are not such a record of the
 /// caller's types (corrupt, another format, other types) are a miss, and the next
-/// write replaces them. A record of another fingerprint is stale at an equal version.
+/// write replaces them, and so is an entry longer than
+/// [`max_value_bytes`](crate::CacheBuilder::max_value_bytes), whose bytes are not
+/// even sent. An [`expires_in`](crate::FetchOptions::expires_in) too long for Redis's
+/// clock (`Duration::MAX`) is no expiry.
 ///
 /// MessagePack (`rmp-serde`) because it is compact and fast, close to postcard, the
 /// most compact serde format (the benchmarks compare it with postcard), and
@@ -81,22 +98,36 @@ use scripts::Scripts;
 ///   compare-and-set: read the entry, decide in Rust with the no-downgrade rule, then
 ///   a Lua script writes only if the entry still holds exactly the bytes read (by
 ///   SHA-1) or is still absent, retrying on conflict. No process replaces a newer
-///   version with an older one.
+///   version with an older one. No lock of this process is held across these round
+///   trips: a caller waits for its own commands, each under the command timeout, not
+///   for other callers' writes.
 /// - **One refresh.** A background refresh first takes
-///   `SET {prefix}lock:{locator} <random token> NX PX <lock ttl>`; a process that
+///   `SET <its lock key> <random token> NX PX <lock ttl>`; a process that
 ///   finds it taken serves the stale value and does not refresh. The holder releases
 ///   it with a compare-and-delete script; a crashed holder's lock expires after
 ///   [`refresh_lock_ttl`](crate::CacheBuilder::refresh_lock_ttl). Misses are coalesced
 ///   within a process, not across processes (each process may generate a missing
 ///   entry once; the no-downgrade rule keeps one).
+/// - **Builds.** A record of another build (another body fingerprint) at an equal
+///   version is current only if its build is the newer: each fingerprint registers,
+///   once, the time the tier first saw it (Redis's `TIME`; ties broken by the
+///   fingerprint's value), and this process keeps what it looked up. The write's
+///   no-downgrade decision uses the same order, so during a rolling deploy the newer
+///   build replaces the older build's record of a version once, and the older build
+///   is served it: the builds do not fight.
 /// - **Invalidation.** [`invalidate`](crate::Cache::invalidate) deletes the entry in
-///   Redis. [`invalidate_all`](crate::Cache::invalidate_all) increments the
-///   generation under `{prefix}gen`: every entry written before it is gone for every
+///   Redis; made while Redis is unreachable or backing off, it is kept (at most
+///   10 000 of them, then one pending `invalidate_all` instead) and applied once Redis
+///   answers, and until then this process does not serve the entry.
+///   [`invalidate_all`](crate::Cache::invalidate_all) increments the
+///   generation under `{prefix}swr:gen`: every entry written before it is gone for every
 ///   process at once, in one command, and a background sweep (`SCAN` + `UNLINK`)
 ///   frees their memory. It is synchronous, so its Redis part runs in a task, and
 ///   this process's next store access waits for it: after `invalidate_all` returns,
 ///   this process never reads an entry from before it. (Redis unreachable, it takes
-///   effect when Redis answers again.) A generation running in this process when it
+///   effect when Redis answers again.) A generation key deleted or overwritten by
+///   someone else is replaced by a fresh generation from Redis's clock: no older
+///   entry comes back, and no access fails on it. A generation running in this process when it
 ///   is called stores nothing; one running in another process may still store its
 ///   result.
 /// - **Faults.** Every command runs under the
@@ -131,12 +162,35 @@ pub struct Redis {
 struct Shared {
     link: Arc<Link>,
     scripts: Scripts,
-    prefix: String,
-    gen_key: String,
+    keys: Keys,
     generation: Generation,
     entries: Entries,
+    pending: Pending,
+    builds: Builds,
     locks: RefreshLocks,
     near: Option<Near>,
+}
+
+impl Shared {
+    /// `invalidate_all`: at once in this process, in Redis now if a runtime is at
+    /// hand, else before the next access. Pending removals are superseded by it.
+    fn clear(self: &Arc<Self>) {
+        self.generation.request_clear();
+        self.pending.supersede();
+        let near_epoch = self.near.as_ref().map(Near::clear);
+        if let Some(runtime) = self.runtime() {
+            let shared = self.clone();
+            drop(runtime.spawn(async move {
+                if let (Some(near), Some(epoch)) = (&shared.near, near_epoch) {
+                    near.sweep(epoch);
+                }
+                if let Err(error) = shared.sync_clear().await {
+                    tracing::debug!(%error, "invalidate_all reaches Redis once it answers");
+                    shared.retry_pending();
+                }
+            }));
+        }
+    }
 }
 
 impl super::Backend for Redis {}
@@ -155,10 +209,11 @@ impl sealed::BackendPriv for Redis {
                     settings.runtime,
                 )),
                 scripts: Scripts::new(),
-                gen_key: format!("{}gen", config.key_prefix),
-                prefix: config.key_prefix,
+                keys: Keys::new(&config.key_prefix),
                 generation: Generation::default(),
                 entries: Entries::new(config.max_value_bytes),
+                pending: Pending::default(),
+                builds: Builds::default(),
                 locks: RefreshLocks::new(settings.max_capacity, config.refresh_lock_ttl),
                 near: config
                     .near_cache
@@ -172,21 +227,7 @@ impl sealed::BackendPriv for Redis {
     }
 
     fn clear(&self) {
-        let shared = &self.shared;
-        shared.generation.request_clear();
-        let near_epoch = shared.near.as_ref().map(Near::clear);
-        // The Redis part: now if a runtime is at hand, else on the next access.
-        if let Some(runtime) = shared.runtime() {
-            let shared = shared.clone();
-            drop(runtime.spawn(async move {
-                if let (Some(near), Some(epoch)) = (&shared.near, near_epoch) {
-                    near.sweep(epoch);
-                }
-                if let Err(error) = shared.sync_clear().await {
-                    tracing::debug!(%error, "invalidate_all reaches Redis on the next access");
-                }
-            }));
-        }
+        self.shared.clear();
     }
 
     fn lock_refresh(
@@ -229,6 +270,22 @@ where
         StoreFuture::Boxed(Box::pin(shared.read(locator, near_epoch)))
     }
 
+    /// The builds rule: at an equal version, a record of another build is current
+    /// only if its build is the newer one (first seen later by the shared tier).
+    #[inline]
+    fn is_current(&self, record: &Record<V, T>, version: &V, fingerprint: u64) -> bool {
+        match version.cmp(&record.version) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => {
+                fingerprint == record.fingerprint
+                    || self
+                        .shared
+                        .build_is_current(record.fingerprint, fingerprint)
+            }
+        }
+    }
+
     fn write<'a>(
         &'a self,
         locator: &'a str,
@@ -248,7 +305,7 @@ where
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
-            .field("key_prefix", &self.shared.prefix)
+            .field("key_prefix", &self.shared.keys.prefix())
             .field("command_timeout", &self.shared.link.timeout())
             .finish_non_exhaustive()
     }

@@ -55,6 +55,10 @@ impl Link {
         self.timeout
     }
 
+    pub(super) fn backoff(&self) -> Duration {
+        self.backoff
+    }
+
     /// The connection manager, made on first use (inside a tokio runtime: it spawns
     /// its driver there). It connects on its first command and reconnects by itself
     /// after an I/O error.

@@ -39,10 +39,6 @@ impl RefreshLocks {
 }
 
 impl Shared {
-    fn lock_key(&self, locator: &str) -> String {
-        format!("{}lock:{locator}", self.prefix)
-    }
-
     pub(super) async fn lock_refresh(
         self: Arc<Self>,
         locator: String,
@@ -50,7 +46,7 @@ impl Shared {
         if self.locks.locked_elsewhere.contains_key(locator.as_str()) {
             return Ok(None);
         }
-        let key = self.lock_key(&locator);
+        let key = self.keys.refresh_lock(&locator);
         let token = random_token();
         let ttl_ms = duration_ms(self.locks.ttl).max(1);
         let value = token.clone();
@@ -84,7 +80,7 @@ impl Shared {
         locator: String,
         lock: RefreshToken,
     ) -> Result<(), StoreError> {
-        let key = self.lock_key(&locator);
+        let key = self.keys.refresh_lock(&locator);
         let script = self.clone();
         self.link
             .run(move |mut conn| async move {
