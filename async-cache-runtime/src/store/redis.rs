@@ -104,8 +104,11 @@ use scripts::Scripts;
 /// - **One refresh.** A background refresh first takes
 ///   `SET <its lock key> <random token> NX PX <lock ttl>`; a process that
 ///   finds it taken serves the stale value and does not refresh. The holder releases
-///   it with a compare-and-delete script; a crashed holder's lock expires after
-///   [`refresh_lock_ttl`](crate::CacheBuilder::refresh_lock_ttl). Misses are coalesced
+///   it with a compare-and-delete script. While the refresh runs, a task renews the
+///   lock about every third of
+///   [`refresh_lock_ttl`](crate::CacheBuilder::refresh_lock_ttl), so a refresh longer
+///   than the ttl is still the only one; a crashed holder's lock expires one ttl
+///   after its last renewal. Misses are coalesced
 ///   within a process, not across processes (each process may generate a missing
 ///   entry once; the no-downgrade rule keeps one).
 /// - **Builds.** A record of another build (another body fingerprint) at an equal

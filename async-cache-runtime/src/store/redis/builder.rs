@@ -129,11 +129,11 @@ impl CacheBuilder<Redis> {
         self
     }
 
-    /// How long a process's claim on refreshing one locator lives (default
-    /// [`DEFAULT_REFRESH_LOCK_TTL`]). The claim is released when the refresh ends;
-    /// this bounds how long a crashed process keeps others from refreshing. A refresh
-    /// that runs longer than this may be joined by one in another process (harmless:
-    /// the no-downgrade rule settles which result stays).
+    /// How long a process's claim on refreshing one locator lives without renewal
+    /// (default [`DEFAULT_REFRESH_LOCK_TTL`]). The claim is released when the refresh
+    /// ends, and renewed about every third of this while it runs, so a refresh that
+    /// takes longer stays the only one; this bounds how long a crashed process keeps
+    /// others from refreshing (its claim lapses this long after its last renewal).
     pub fn refresh_lock_ttl(mut self, ttl: Duration) -> Self {
         self.store.refresh_lock_ttl = ttl.max(Duration::from_millis(1));
         self

@@ -110,6 +110,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Compare-and-expire of a refresh lock: renews it while its holder runs.
+/// `KEYS[1]` lock key; `ARGV` token, ttl in ms. Returns 1 when renewed, 0 when the
+/// lock is no longer the holder's.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
 /// The scripts, hashed once (`EVALSHA`, falling back to `EVAL` after a restart).
 pub(super) struct Scripts {
     pub(super) read: Script,
@@ -119,6 +129,7 @@ pub(super) struct Scripts {
     pub(super) next_generation: Script,
     pub(super) register_build: Script,
     pub(super) unlock: Script,
+    pub(super) renew: Script,
 }
 
 impl Scripts {
@@ -132,6 +143,7 @@ impl Scripts {
             next_generation: with_generation(NEXT_GENERATION),
             register_build: Script::new(REGISTER_BUILD),
             unlock: Script::new(UNLOCK),
+            renew: Script::new(RENEW),
         }
     }
 }
