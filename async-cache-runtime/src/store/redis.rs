@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
+mod backplane;
 mod builder;
 mod builds;
 mod codec;
@@ -25,6 +26,7 @@ mod pending;
 mod refresh_lock;
 mod scripts;
 
+use backplane::Backplane;
 use builder::RedisConfig;
 pub use builder::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_FAULT_BACKOFF, DEFAULT_KEY_PREFIX, DEFAULT_MAX_VALUE_BYTES,
@@ -146,9 +148,13 @@ use scripts::Scripts;
 /// With [`near_cache(ttl)`](crate::CacheBuilder::near_cache), decoded records are
 /// also kept in memory for at most `ttl` (and no longer than their Redis expiry), so
 /// a hot entry is served without a round trip. This process's writes and
-/// invalidations update it at once; another process's are seen here after at most
-/// `ttl`. A stale read that would refresh first drops the locator from the near
-/// cache, so refreshes are still decided on what Redis holds.
+/// invalidations update it at once. Another process's reach it within milliseconds:
+/// every write, removal and `invalidate_all` publishes an event on
+/// `{prefix}swr:events` from inside its script, and each process with a near cache
+/// subscribes (before its first store access returns) and drops the copies the
+/// events name. A lost subscription falls back to `ttl`, and the near cache is
+/// cleared when it is back. A stale read that would refresh first drops the locator
+/// from the near cache, so refreshes are still decided on what Redis holds.
 ///
 /// # Requirements
 ///
@@ -172,6 +178,7 @@ struct Shared {
     builds: Builds,
     locks: RefreshLocks,
     near: Option<Near>,
+    backplane: Backplane,
 }
 
 impl Shared {
@@ -221,6 +228,7 @@ impl sealed::BackendPriv for Redis {
                 near: config
                     .near_cache
                     .map(|ttl| Near::new(settings.max_capacity, ttl)),
+                backplane: Backplane::new(&config.key_prefix, refresh_lock::random_token()),
             }),
         }
     }

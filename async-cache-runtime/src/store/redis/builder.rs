@@ -94,9 +94,13 @@ impl CacheBuilder<Redis> {
 
     /// A local tier in front of Redis, holding decoded entries for at most `ttl`
     /// (and at most [`max_capacity`](CacheBuilder::max_capacity) of them): a hot
-    /// entry then costs no round trip nor decoding. The trade-off: a write or
-    /// invalidation made by *another* process is seen here up to `ttl` late (this
-    /// process's own writes and invalidations are seen at once). Off by default.
+    /// entry then costs no round trip nor decoding. This process's own writes and
+    /// invalidations are seen at once; another process's reach it within
+    /// milliseconds through a pub/sub channel under the prefix (the subscription is
+    /// in place before the cache's first store access returns). If the subscription
+    /// is lost, copies live at most `ttl`, and the near cache is cleared once it is
+    /// back, so `ttl` bounds how stale a copy can be when messages are lost, and can
+    /// be minutes rather than a fraction of a second. Off by default.
     pub fn near_cache(mut self, ttl: Duration) -> Self {
         self.store.near_cache = Some(ttl).filter(|ttl| !ttl.is_zero());
         self

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::link::duration_ms;
-use super::{Shared, codec};
+use super::{Shared, backplane, codec};
 use crate::store::{Read, Record, StillValid, StoreError};
 
 /// Compare-and-set attempts of one write before it gives up (other writers keep
@@ -27,8 +27,9 @@ const CAS_ATTEMPTS: usize = 4;
 const LONGEST_PX: u64 = 1 << 52;
 
 pub(super) struct Entries {
-    /// Bumped by `remove`: a read that began before it does not fill the near cache.
-    removals: AtomicU64,
+    /// Bumped by `remove` and by the backplane's events: a read that began before
+    /// does not fill the near cache.
+    pub(super) removals: AtomicU64,
     pub(super) max_value_bytes: usize,
 }
 
@@ -63,6 +64,7 @@ impl Shared {
         V: Ord + DeserializeOwned + Send + Sync + 'static,
         T: DeserializeOwned + Send + Sync + 'static,
     {
+        self.backplane_ready().await;
         let removals = self.entries.removals.load(SeqCst);
         self.sync_clear().await?;
         self.sync_pending(locator).await?;
@@ -137,6 +139,7 @@ impl Shared {
         }
         let bytes: Arc<[u8]> = bytes.into();
         let px = px(expires_in);
+        self.backplane_ready().await;
         let removals = self.entries.removals.load(SeqCst);
         let near_epoch = self.near.as_ref().map_or(0, |near| near.epoch());
         self.sync_clear().await?;
@@ -170,6 +173,7 @@ impl Shared {
             let key = locator.to_owned();
             let value = bytes.clone();
             let cas_generation = generation.clone();
+            let event = self.backplane.event(backplane::WRITE, locator);
             let written = self
                 .link
                 .run(move |mut conn| async move {
@@ -184,6 +188,8 @@ impl Shared {
                         .arg(&*value)
                         .arg(px)
                         .arg(max_value_bytes)
+                        .arg(script.backplane.channel())
+                        .arg(&event)
                         .invoke_async::<i64>(&mut conn)
                         .await
                 })
@@ -226,6 +232,7 @@ impl Shared {
         let base = self.keys.entry_base(locator);
         let key = locator.to_owned();
         let sha1 = sha1_smol::Sha1::from(bytes).digest().to_string();
+        let event = self.backplane.event(backplane::REMOVE, locator);
         let undone = self
             .link
             .run(move |mut conn| async move {
@@ -237,6 +244,8 @@ impl Shared {
                     .arg(&key)
                     .arg(&generation)
                     .arg(&sha1)
+                    .arg(script.backplane.channel())
+                    .arg(&event)
                     .invoke_async::<i64>(&mut conn)
                     .await
             })
@@ -247,6 +256,7 @@ impl Shared {
     }
 
     pub(super) async fn remove(self: Arc<Self>, locator: String) -> Result<(), StoreError> {
+        self.backplane_ready().await;
         // This process forgets the entry first: a read or write that began before
         // does not put it back into the near cache.
         self.entries.removals.fetch_add(1, SeqCst);
@@ -277,6 +287,7 @@ impl Shared {
         let script = self.clone();
         let base = self.keys.entry_base(locator);
         let key = locator.to_owned();
+        let event = self.backplane.event(backplane::REMOVE, locator);
         self.link
             .run(move |mut conn| async move {
                 script
@@ -285,6 +296,8 @@ impl Shared {
                     .key(script.keys.generation())
                     .arg(&base)
                     .arg(&key)
+                    .arg(script.backplane.channel())
+                    .arg(&event)
                     .invoke_async::<i64>(&mut conn)
                     .await
             })

@@ -39,6 +39,7 @@ impl Shared {
             return Ok(());
         }
         let script = self.clone();
+        let event = self.backplane.event(super::backplane::CLEAR, "");
         let number = self
             .link
             .run(move |mut conn| async move {
@@ -46,6 +47,8 @@ impl Shared {
                     .scripts
                     .next_generation
                     .key(script.keys.generation())
+                    .arg(script.backplane.channel())
+                    .arg(&event)
                     .invoke_async::<u64>(&mut conn)
                     .await
             })

@@ -55,6 +55,11 @@ impl Link {
         self.timeout
     }
 
+    /// The client, for the connections that are not commands (the subscription).
+    pub(super) fn client(&self) -> Option<redis::Client> {
+        self.client.as_ref().ok().cloned()
+    }
+
     pub(super) fn backoff(&self) -> Duration {
         self.backoff
     }

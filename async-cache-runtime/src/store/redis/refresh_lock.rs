@@ -172,7 +172,7 @@ impl Shared {
 
 /// A token no other lock holder has: unique in this process by the counter, across
 /// processes by the process id, the time and the hasher's random keys.
-fn random_token() -> String {
+pub(super) fn random_token() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let state = foldhash::fast::RandomState::default();
     let nanos = std::time::SystemTime::now()

@@ -45,7 +45,7 @@ return {gen, redis.call('GET', key), redis.call('PTTL', key), length}
 /// Compare-and-set. `KEYS[1]` generation key; `ARGV` entry base, locator, expected
 /// generation, what is expected (`''`: absent; `'>'`: a value longer than
 /// `ARGV[7]` bytes; else the SHA-1 of the expected bytes), new bytes, expiry in ms
-/// (`'0'`: none), largest value in bytes. Returns 1 when written, 0 when the entry
+/// (`'0'`: none), largest value in bytes, backplane channel, event. Returns 1 when written, 0 when the entry
 /// changed, -1 when the generation changed (an `invalidate_all` won).
 const COMPARE_AND_SET: &str = r"
 local gen = generation(KEYS[1])
@@ -64,31 +64,44 @@ if ARGV[6] == '0' then
 else
   redis.call('SET', key, ARGV[5], 'PX', ARGV[6])
 end
+redis.call('PUBLISH', ARGV[8], ARGV[9])
 return 1
 ";
 
-/// `KEYS[1]` generation key; `ARGV` entry base, locator.
+/// `KEYS[1]` generation key; `ARGV` entry base, locator, backplane channel, event.
+/// The event goes out even when nothing was deleted: other processes' near caches
+/// may hold what Redis no longer does.
 const REMOVE: &str = r"
 local gen = generation(KEYS[1])
-return redis.call('DEL', ARGV[1] .. gen .. ':' .. ARGV[2])
+local removed = redis.call('DEL', ARGV[1] .. gen .. ':' .. ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return removed
 ";
 
 /// Deletes the entry only if it still holds exactly the bytes given (by SHA-1):
 /// undoes a write that an `invalidate` of this process overtook. `KEYS[1]`
-/// generation key; `ARGV` entry base, locator, generation, SHA-1.
+/// generation key; `ARGV` entry base, locator, generation, SHA-1, backplane channel,
+/// event.
 const DELETE_IF: &str = r"
 local gen = generation(KEYS[1])
 if gen ~= ARGV[3] then return 0 end
 local key = ARGV[1] .. gen .. ':' .. ARGV[2]
 local current = redis.call('GET', key)
-if current and redis.sha1hex(current) == ARGV[4] then return redis.call('DEL', key) end
+if current and redis.sha1hex(current) == ARGV[4] then
+  redis.call('DEL', key)
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+  return 1
+end
 return 0
 ";
 
-/// `invalidate_all`: the next generation. `KEYS[1]` generation key.
+/// `invalidate_all`: the next generation. `KEYS[1]` generation key; `ARGV` backplane
+/// channel, event.
 const NEXT_GENERATION: &str = r"
 generation(KEYS[1])
-return redis.call('INCR', KEYS[1])
+local gen = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return gen
 ";
 
 /// Registers a build's fingerprint with the time Redis first saw it, once, and
