@@ -21,6 +21,7 @@ mod entries;
 mod generation;
 mod keys;
 mod link;
+mod miss;
 mod near;
 mod pending;
 mod refresh_lock;
@@ -179,9 +180,30 @@ struct Shared {
     locks: RefreshLocks,
     near: Option<Near>,
     backplane: Backplane,
+    miss_lock_timeout: std::time::Duration,
 }
 
 impl Shared {
+    /// Whether a caller that wants `version` of the build `fingerprint` may be served
+    /// `record`: the version rule, and at an equal version the builds rule (a record
+    /// of another build is current only if its build is the newer).
+    #[inline]
+    fn is_current_record<V: Ord, T>(
+        self: &Arc<Self>,
+        record: &Record<V, T>,
+        version: &V,
+        fingerprint: u64,
+    ) -> bool {
+        match version.cmp(&record.version) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => {
+                fingerprint == record.fingerprint
+                    || self.build_is_current(record.fingerprint, fingerprint)
+            }
+        }
+    }
+
     /// `invalidate_all`: at once in this process, in Redis now if a runtime is at
     /// hand, else before the next access. Pending removals are superseded by it.
     fn clear(self: &Arc<Self>) {
@@ -229,6 +251,7 @@ impl sealed::BackendPriv for Redis {
                     .near_cache
                     .map(|ttl| Near::new(settings.max_capacity, ttl)),
                 backplane: Backplane::new(&config.key_prefix, refresh_lock::random_token()),
+                miss_lock_timeout: config.miss_lock_timeout,
             }),
         }
     }
@@ -285,16 +308,20 @@ where
     /// only if its build is the newer one (first seen later by the shared tier).
     #[inline]
     fn is_current(&self, record: &Record<V, T>, version: &V, fingerprint: u64) -> bool {
-        match version.cmp(&record.version) {
-            std::cmp::Ordering::Less => true,
-            std::cmp::Ordering::Greater => false,
-            std::cmp::Ordering::Equal => {
-                fingerprint == record.fingerprint
-                    || self
-                        .shared
-                        .build_is_current(record.fingerprint, fingerprint)
-            }
-        }
+        self.shared.is_current_record(record, version, fingerprint)
+    }
+
+    fn lock_miss<'a>(
+        &'a self,
+        locator: &'a str,
+        version: &'a V,
+        fingerprint: u64,
+    ) -> StoreFuture<'a, sealed::MissLock<V, T>> {
+        StoreFuture::Boxed(Box::pin(self.shared.lock_miss(
+            locator,
+            version,
+            fingerprint,
+        )))
     }
 
     fn write<'a>(

@@ -7,6 +7,8 @@
 //! {prefix}swr:builds                       hash: fingerprint -> first seen (Redis TIME)
 //! {prefix}swr:{<tag>}:e:<gen>:<locator>    an entry of generation <gen>
 //! {prefix}swr:{<tag>}:lock:<locator>       the refresh lock
+//! {prefix}swr:{<tag>}:miss:<locator>       the miss lock (one generation per fleet)
+//! {prefix}swr:events                       the backplane's pub/sub channel
 //! ```
 //!
 //! `<tag>` is 16 hex digits of the SHA-1 of the locator, in braces: a Redis Cluster
@@ -72,6 +74,13 @@ impl Keys {
     pub(super) fn refresh_lock(&self, locator: &str) -> String {
         let mut key = self.locator_base(locator);
         key.push_str("lock:");
+        key.push_str(locator);
+        key
+    }
+
+    pub(super) fn miss_lock(&self, locator: &str) -> String {
+        let mut key = self.locator_base(locator);
+        key.push_str("miss:");
         key.push_str(locator);
         key
     }
@@ -149,6 +158,7 @@ mod tests {
                 let entry = format!("{}17:{locator}", keys.entry_base(locator));
                 let lock = keys.refresh_lock(locator);
                 assert_eq!(slot(&entry), slot(&lock), "{prefix:?} {locator:?}");
+                assert_eq!(slot(&entry), slot(&keys.miss_lock(locator)));
                 assert!(entry.starts_with(&format!("{prefix}swr:")));
                 assert_eq!(keys.entry_generation(entry.as_bytes()), Some(17));
                 assert_eq!(keys.entry_generation(lock.as_bytes()), None);

@@ -123,6 +123,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
+/// Takes a miss lock, or says who holds it. `KEYS[1]` miss lock key; `ARGV` the
+/// holder's value (token, `:`, its version), ttl in ms. Returns nil when taken,
+/// else the holder's value.
+const TAKE_MISS: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])
+";
+
 /// Compare-and-expire of a refresh lock: renews it while its holder runs.
 /// `KEYS[1]` lock key; `ARGV` token, ttl in ms. Returns 1 when renewed, 0 when the
 /// lock is no longer the holder's.
@@ -143,6 +151,7 @@ pub(super) struct Scripts {
     pub(super) register_build: Script,
     pub(super) unlock: Script,
     pub(super) renew: Script,
+    pub(super) take_miss: Script,
 }
 
 impl Scripts {
@@ -157,6 +166,7 @@ impl Scripts {
             register_build: Script::new(REGISTER_BUILD),
             unlock: Script::new(UNLOCK),
             renew: Script::new(RENEW),
+            take_miss: Script::new(TAKE_MISS),
         }
     }
 }
