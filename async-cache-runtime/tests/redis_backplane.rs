@@ -163,3 +163,64 @@ async fn a_lost_subscription_falls_back_to_the_ttl_and_recovers() {
         ("v3".to_string(), Served::Hit)
     );
 }
+
+/// A write event names its version: a near copy of that version or a newer one is
+/// kept (no round trip), an older one is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_as_new_as_the_written_version_is_kept() {
+    let server = RedisServer::start();
+    let a = near(&server, Duration::from_secs(600));
+    let b = near(&server, Duration::from_secs(600));
+    write(&a, 5).await;
+    assert_eq!(seen(&b).await, "v5");
+    // The entry leaves Redis without an event (as by its expiry), and an older
+    // version is written there: b's copy is newer than what the event names.
+    let mut admin = server.admin();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("bp:*:e:*k")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let _: () = redis::cmd("DEL").arg(&keys[0]).query(&mut admin).unwrap();
+    let c = Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .build();
+    let sentinel = |cache: &Cache<Redis>, v: u64| {
+        let cache = cache.clone();
+        async move {
+            cache
+                .fetch_with(
+                    "s",
+                    v,
+                    FetchOptions::new().force_sync(true),
+                    move || async move { format!("s{v}") },
+                )
+                .await
+        }
+    };
+    let seen_sentinel = |cache: &Cache<Redis>| {
+        let cache = cache.clone();
+        async move {
+            cache
+                .fetch("s", 0_u64, || async { "absent".to_string() })
+                .await
+        }
+    };
+    sentinel(&c, 1).await;
+    assert_eq!(seen_sentinel(&b).await, "s1");
+    write(&c, 3).await;
+    // Events from one publisher arrive in order: once b sees s2, it has had the
+    // event of v3, and kept its newer copy (from Redis it would be served v3).
+    sentinel(&c, 2).await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while seen_sentinel(&b).await != "s2" {
+        assert!(Instant::now() < deadline, "b never saw s2");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(seen(&b).await, "v5", "the newer copy was dropped");
+    // A newer version: b's copy is older, dropped, and b reads v6 from Redis.
+    write(&c, 6).await;
+    assert!(until_seen(&b, "v6", Duration::from_secs(1)).await.is_some());
+    assert_eq!(b.stats().store_errors, 0);
+}

@@ -152,8 +152,10 @@ use scripts::Scripts;
 /// invalidations update it at once. Another process's reach it within milliseconds:
 /// every write, removal and `invalidate_all` publishes an event on
 /// `{prefix}swr:events` from inside its script, and each process with a near cache
-/// subscribes (before its first store access returns) and drops the copies the
-/// events name. A lost subscription falls back to `ttl`, and the near cache is
+/// subscribes (before its first store access returns): a removal's or
+/// `invalidate_all`'s event drops the copies it names, a write's event (which names
+/// the version written) drops a copy older than that version, so the next read
+/// refreshes it from Redis, and keeps one of that version or newer. A lost subscription falls back to `ttl`, and the near cache is
 /// cleared when it is back. A stale read that would refresh first drops the locator
 /// from the near cache, so refreshes are still decided on what Redis holds.
 ///
@@ -294,14 +296,14 @@ where
 {
     fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>> {
         let shared = &self.shared;
-        let near_epoch = match &shared.near {
-            Some(near) => match near.get::<V, T>(locator) {
-                Some(record) => return StoreFuture::ready(Ok(Some(record))),
-                None => near.epoch(),
-            },
-            None => 0,
-        };
-        StoreFuture::Boxed(Box::pin(shared.read(locator, near_epoch)))
+        if let Some(record) = shared
+            .near
+            .as_ref()
+            .and_then(|near| near.get::<V, T>(locator))
+        {
+            return StoreFuture::ready(Ok(Some(record)));
+        }
+        StoreFuture::Boxed(Box::pin(shared.read(locator)))
     }
 
     /// The builds rule: at an equal version, a record of another build is current

@@ -5,7 +5,10 @@
 //!
 //! An event is `<kind><origin>:<locator>`: kind `w` (a write), `i` (a removal) or
 //! `a` (`invalidate_all`, no locator); the origin is this store's random id, so a
-//! process skips its own events (its near cache is already up to date).
+//! process skips its own events (its near cache is already up to date). A write's
+//! event also names the version written (its MessagePack bytes, length-prefixed
+//! before the locator): a near copy of that version or a newer one is kept, an
+//! older one is dropped, so the next read refreshes it from Redis.
 //!
 //! The subscription is made by a task of its own, on a connection of its own, and is
 //! in place before the store's first access returns (or that access has waited a
@@ -79,6 +82,19 @@ impl Backplane {
         event.extend_from_slice(locator.as_bytes());
         event
     }
+
+    /// The event of a write of the version whose MessagePack bytes are `version`:
+    /// its length in 8 hex digits and the bytes go before the locator.
+    pub(super) fn write_event(&self, locator: &str, version: &[u8]) -> Vec<u8> {
+        let mut event = Vec::with_capacity(10 + self.origin.len() + version.len() + locator.len());
+        event.push(WRITE);
+        event.extend_from_slice(self.origin.as_bytes());
+        event.push(b':');
+        event.extend_from_slice(format!("{:08x}", version.len()).as_bytes());
+        event.extend_from_slice(version);
+        event.extend_from_slice(locator.as_bytes());
+        event
+    }
 }
 
 impl Shared {
@@ -126,15 +142,35 @@ impl Shared {
         if &rest[..colon] == backplane.origin.as_bytes() {
             return;
         }
+        let body = &rest[colon + 1..];
+        let drop_copy = |locator: &[u8]| {
+            let Ok(locator) = std::str::from_utf8(locator) else {
+                return;
+            };
+            // A read under way does not put back what it found before.
+            self.entries.removals.fetch_add(1, SeqCst);
+            near.remove(locator);
+        };
         match kind {
-            WRITE | REMOVE => {
-                let Ok(locator) = std::str::from_utf8(&rest[colon + 1..]) else {
+            WRITE => {
+                let length = body
+                    .get(..8)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| usize::from_str_radix(hex, 16).ok());
+                let Some((version, locator)) =
+                    length.and_then(|n| Some((body.get(8..8 + n)?, body.get(8 + n..)?)))
+                else {
                     return;
                 };
-                // A read under way does not put back what it found before.
-                self.entries.removals.fetch_add(1, SeqCst);
-                near.remove(locator);
+                // A copy of that version or a newer one stays; an older one goes, and
+                // the next read finds the new record in Redis.
+                let keep =
+                    std::str::from_utf8(locator).is_ok_and(|locator| near.keeps(locator, version));
+                if !keep {
+                    drop_copy(locator);
+                }
             }
+            REMOVE => drop_copy(body),
             CLEAR => {
                 let epoch = near.clear();
                 near.sweep(epoch);

@@ -59,12 +59,15 @@ fn px(expires_in: Option<Duration>) -> u64 {
 }
 
 impl Shared {
-    pub(super) async fn read<V, T>(self: &Arc<Self>, locator: &str, near_epoch: u64) -> Read<V, T>
+    pub(super) async fn read<V, T>(self: &Arc<Self>, locator: &str) -> Read<V, T>
     where
         V: Ord + DeserializeOwned + Send + Sync + 'static,
         T: DeserializeOwned + Send + Sync + 'static,
     {
+        // First: the subscription, once in place, clears the near cache, which would
+        // refuse what this read offers if its epoch were taken before.
         self.backplane_ready().await;
+        let near_epoch = self.near.as_ref().map_or(0, |near| near.epoch());
         let removals = self.entries.removals.load(SeqCst);
         self.sync_clear().await?;
         self.sync_pending(locator).await?;
@@ -139,6 +142,8 @@ impl Shared {
         }
         let bytes: Arc<[u8]> = bytes.into();
         let px = px(expires_in);
+        let version_bytes = rmp_serde::to_vec(&record.version)
+            .map_err(|error| StoreError(format!("the version does not serialize: {error}")))?;
         self.backplane_ready().await;
         let removals = self.entries.removals.load(SeqCst);
         let near_epoch = self.near.as_ref().map_or(0, |near| near.epoch());
@@ -173,7 +178,7 @@ impl Shared {
             let key = locator.to_owned();
             let value = bytes.clone();
             let cas_generation = generation.clone();
-            let event = self.backplane.event(backplane::WRITE, locator);
+            let event = self.backplane.write_event(locator, &version_bytes);
             let written = self
                 .link
                 .run(move |mut conn| async move {

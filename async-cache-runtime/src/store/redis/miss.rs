@@ -127,8 +127,7 @@ impl Shared {
                 return MissLock::Generate;
             }
             tokio::time::sleep(POLL.min(deadline - now)).await;
-            let near_epoch = self.near.as_ref().map_or(0, |near| near.epoch());
-            match self.read::<V, T>(locator, near_epoch).await {
+            match self.read::<V, T>(locator).await {
                 Ok(Some(record)) if self.is_current_record(&record, version, fingerprint) => {
                     return MissLock::Landed(record);
                 }
