@@ -245,3 +245,61 @@ async fn reads_do_not_carry_values_over_max_value_bytes() {
     assert_eq!(fetch("other", "unused").await, ("o".into(), Served::Hit));
     assert_eq!(cache.stats().store_errors, 0);
 }
+
+/// What a hit through Redis costs against a raw `GET` of the same payload over one
+/// multiplexed connection (printed with `--nocapture`; numbers worth reading come
+/// from `--release`). The read script's extra work (the generation check, the size
+/// cap) stays within one round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_a_hit_against_a_raw_get() {
+    const HITS: usize = 4000;
+    let server = RedisServer::start();
+    let cache: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix("measure:")
+        .build();
+    let value = "x".repeat(1024);
+    let stored = value.clone();
+    cache.fetch("k", 1_u64, move || async move { stored }).await;
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("raw")
+        .arg(&value)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let (mut ours, mut theirs) = (Vec::with_capacity(HITS), Vec::with_capacity(HITS));
+    for _ in 0..HITS {
+        let start = Instant::now();
+        let hit: String = cache
+            .fetch("k", 1_u64, || async { unreachable!("a hit") })
+            .await;
+        ours.push(start.elapsed());
+        assert_eq!(hit.len(), 1024);
+        let start = Instant::now();
+        let got: Vec<u8> = redis::cmd("GET")
+            .arg("raw")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        theirs.push(start.elapsed());
+        assert_eq!(got.len(), 1024);
+    }
+    ours.sort();
+    theirs.sort();
+    let (ours_p50, theirs_p50) = (ours[HITS / 2], theirs[HITS / 2]);
+    let (ours_p99, theirs_p99) = (ours[HITS * 99 / 100], theirs[HITS * 99 / 100]);
+    println!(
+        "1 KiB hit through Redis p50 {ours_p50:?} p99 {ours_p99:?}; raw GET p50 {theirs_p50:?} p99 {theirs_p99:?}; ratio p50 {:.2}x",
+        ours_p50.as_secs_f64() / theirs_p50.as_secs_f64()
+    );
+    assert!(
+        ours_p50 < theirs_p50 * 3,
+        "a hit costs more than one round trip"
+    );
+    assert_eq!(cache.stats().store_errors, 0);
+}
