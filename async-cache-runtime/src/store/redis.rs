@@ -13,24 +13,33 @@ use serde::de::DeserializeOwned;
 
 use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
+mod backplane;
 mod builder;
+mod builds;
 mod codec;
 mod entries;
 mod generation;
+mod keys;
 mod link;
+mod miss;
 mod near;
+mod pending;
 mod refresh_lock;
 mod scripts;
 
+use backplane::Backplane;
 use builder::RedisConfig;
 pub use builder::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_FAULT_BACKOFF, DEFAULT_KEY_PREFIX, DEFAULT_MAX_VALUE_BYTES,
     DEFAULT_REFRESH_LOCK_TTL,
 };
+use builds::Builds;
 use entries::Entries;
 use generation::Generation;
+use keys::Keys;
 use link::Link;
 use near::Near;
+use pending::Pending;
 use refresh_lock::{RefreshLocks, RefreshToken};
 use scripts::Scripts;
 
@@ -58,14 +67,25 @@ use scripts::Scripts;
 ///
 /// # What is stored
 ///
-/// Under `{prefix}{generation}:{locator}`, the record
+/// Everything the tier writes lies under `{prefix}swr:`, a namespace of its own:
+/// the record of a locator under `{prefix}swr:{<tag>}:e:{generation}:{locator}`
+/// (`<tag>`: 16 hex digits of the locator's SHA-1, a Redis Cluster hash tag, so all
+/// keys of one locator share a hash slot), its refresh lock under
+/// `{prefix}swr:{<tag>}:lock:{locator}`, the generation under `{prefix}swr:gen` and
+/// the builds under `{prefix}swr:builds`. No other key is read, written or deleted,
+/// whatever the prefix (an empty one included).
+///
+/// The record is
 /// `[format tag: 1 byte][types: 8][fingerprint: 8][MessagePack of (version, value)]`
 /// with a `PX` expiry when the fetch set [`expires_in`](crate::FetchOptions::expires_in).
 /// The tag names the layout, `types` hashes the Rust names of the version and value
 /// types, and the fingerprint is that of the code that generated the value (the
 /// attribute's hash of the function body). Bytes that are not such a record of the
 /// caller's types (corrupt, another format, other types) are a miss, and the next
-/// write replaces them. A record of another fingerprint is stale at an equal version.
+/// write replaces them, and so is an entry longer than
+/// [`max_value_bytes`](crate::CacheBuilder::max_value_bytes), whose bytes are not
+/// even sent. An [`expires_in`](crate::FetchOptions::expires_in) too long for Redis's
+/// clock (`Duration::MAX`) is no expiry.
 ///
 /// MessagePack (`rmp-serde`) because it is compact and fast, close to postcard, the
 /// most compact serde format (the benchmarks compare it with postcard), and
@@ -81,22 +101,39 @@ use scripts::Scripts;
 ///   compare-and-set: read the entry, decide in Rust with the no-downgrade rule, then
 ///   a Lua script writes only if the entry still holds exactly the bytes read (by
 ///   SHA-1) or is still absent, retrying on conflict. No process replaces a newer
-///   version with an older one.
+///   version with an older one. No lock of this process is held across these round
+///   trips: a caller waits for its own commands, each under the command timeout, not
+///   for other callers' writes.
 /// - **One refresh.** A background refresh first takes
-///   `SET {prefix}lock:{locator} <random token> NX PX <lock ttl>`; a process that
+///   `SET <its lock key> <random token> NX PX <lock ttl>`; a process that
 ///   finds it taken serves the stale value and does not refresh. The holder releases
-///   it with a compare-and-delete script; a crashed holder's lock expires after
-///   [`refresh_lock_ttl`](crate::CacheBuilder::refresh_lock_ttl). Misses are coalesced
+///   it with a compare-and-delete script. While the refresh runs, a task renews the
+///   lock about every third of
+///   [`refresh_lock_ttl`](crate::CacheBuilder::refresh_lock_ttl), so a refresh longer
+///   than the ttl is still the only one; a crashed holder's lock expires one ttl
+///   after its last renewal. Misses are coalesced
 ///   within a process, not across processes (each process may generate a missing
 ///   entry once; the no-downgrade rule keeps one).
+/// - **Builds.** A record of another build (another body fingerprint) at an equal
+///   version is current only if its build is the newer: each fingerprint registers,
+///   once, the time the tier first saw it (Redis's `TIME`; ties broken by the
+///   fingerprint's value), and this process keeps what it looked up. The write's
+///   no-downgrade decision uses the same order, so during a rolling deploy the newer
+///   build replaces the older build's record of a version once, and the older build
+///   is served it: the builds do not fight.
 /// - **Invalidation.** [`invalidate`](crate::Cache::invalidate) deletes the entry in
-///   Redis. [`invalidate_all`](crate::Cache::invalidate_all) increments the
-///   generation under `{prefix}gen`: every entry written before it is gone for every
+///   Redis; made while Redis is unreachable or backing off, it is kept (at most
+///   10 000 of them, then one pending `invalidate_all` instead) and applied once Redis
+///   answers, and until then this process does not serve the entry.
+///   [`invalidate_all`](crate::Cache::invalidate_all) increments the
+///   generation under `{prefix}swr:gen`: every entry written before it is gone for every
 ///   process at once, in one command, and a background sweep (`SCAN` + `UNLINK`)
 ///   frees their memory. It is synchronous, so its Redis part runs in a task, and
 ///   this process's next store access waits for it: after `invalidate_all` returns,
 ///   this process never reads an entry from before it. (Redis unreachable, it takes
-///   effect when Redis answers again.) A generation running in this process when it
+///   effect when Redis answers again.) A generation key deleted or overwritten by
+///   someone else is replaced by a fresh generation from Redis's clock: no older
+///   entry comes back, and no access fails on it. A generation running in this process when it
 ///   is called stores nothing; one running in another process may still store its
 ///   result.
 /// - **Faults.** Every command runs under the
@@ -112,9 +149,15 @@ use scripts::Scripts;
 /// With [`near_cache(ttl)`](crate::CacheBuilder::near_cache), decoded records are
 /// also kept in memory for at most `ttl` (and no longer than their Redis expiry), so
 /// a hot entry is served without a round trip. This process's writes and
-/// invalidations update it at once; another process's are seen here after at most
-/// `ttl`. A stale read that would refresh first drops the locator from the near
-/// cache, so refreshes are still decided on what Redis holds.
+/// invalidations update it at once. Another process's reach it within milliseconds:
+/// every write, removal and `invalidate_all` publishes an event on
+/// `{prefix}swr:events` from inside its script, and each process with a near cache
+/// subscribes (before its first store access returns): a removal's or
+/// `invalidate_all`'s event drops the copies it names, a write's event (which names
+/// the version written) drops a copy older than that version, so the next read
+/// refreshes it from Redis, and keeps one of that version or newer. A lost subscription falls back to `ttl`, and the near cache is
+/// cleared when it is back. A stale read that would refresh first drops the locator
+/// from the near cache, so refreshes are still decided on what Redis holds.
 ///
 /// # Requirements
 ///
@@ -131,12 +174,57 @@ pub struct Redis {
 struct Shared {
     link: Arc<Link>,
     scripts: Scripts,
-    prefix: String,
-    gen_key: String,
+    keys: Keys,
     generation: Generation,
     entries: Entries,
+    pending: Pending,
+    builds: Builds,
     locks: RefreshLocks,
     near: Option<Near>,
+    backplane: Backplane,
+    miss_lock_timeout: std::time::Duration,
+}
+
+impl Shared {
+    /// Whether a caller that wants `version` of the build `fingerprint` may be served
+    /// `record`: the version rule, and at an equal version the builds rule (a record
+    /// of another build is current only if its build is the newer).
+    #[inline]
+    fn is_current_record<V: Ord, T>(
+        self: &Arc<Self>,
+        record: &Record<V, T>,
+        version: &V,
+        fingerprint: u64,
+    ) -> bool {
+        match version.cmp(&record.version) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => {
+                fingerprint == record.fingerprint
+                    || self.build_is_current(record.fingerprint, fingerprint)
+            }
+        }
+    }
+
+    /// `invalidate_all`: at once in this process, in Redis now if a runtime is at
+    /// hand, else before the next access. Pending removals are superseded by it.
+    fn clear(self: &Arc<Self>) {
+        self.generation.request_clear();
+        self.pending.supersede();
+        let near_epoch = self.near.as_ref().map(Near::clear);
+        if let Some(runtime) = self.runtime() {
+            let shared = self.clone();
+            drop(runtime.spawn(async move {
+                if let (Some(near), Some(epoch)) = (&shared.near, near_epoch) {
+                    near.sweep(epoch);
+                }
+                if let Err(error) = shared.sync_clear().await {
+                    tracing::debug!(%error, "invalidate_all reaches Redis once it answers");
+                    shared.retry_pending();
+                }
+            }));
+        }
+    }
 }
 
 impl super::Backend for Redis {}
@@ -155,14 +243,17 @@ impl sealed::BackendPriv for Redis {
                     settings.runtime,
                 )),
                 scripts: Scripts::new(),
-                gen_key: format!("{}gen", config.key_prefix),
-                prefix: config.key_prefix,
+                keys: Keys::new(&config.key_prefix),
                 generation: Generation::default(),
                 entries: Entries::new(config.max_value_bytes),
+                pending: Pending::default(),
+                builds: Builds::default(),
                 locks: RefreshLocks::new(settings.max_capacity, config.refresh_lock_ttl),
                 near: config
                     .near_cache
                     .map(|ttl| Near::new(settings.max_capacity, ttl)),
+                backplane: Backplane::new(&config.key_prefix, refresh_lock::random_token()),
+                miss_lock_timeout: config.miss_lock_timeout,
             }),
         }
     }
@@ -172,21 +263,7 @@ impl sealed::BackendPriv for Redis {
     }
 
     fn clear(&self) {
-        let shared = &self.shared;
-        shared.generation.request_clear();
-        let near_epoch = shared.near.as_ref().map(Near::clear);
-        // The Redis part: now if a runtime is at hand, else on the next access.
-        if let Some(runtime) = shared.runtime() {
-            let shared = shared.clone();
-            drop(runtime.spawn(async move {
-                if let (Some(near), Some(epoch)) = (&shared.near, near_epoch) {
-                    near.sweep(epoch);
-                }
-                if let Err(error) = shared.sync_clear().await {
-                    tracing::debug!(%error, "invalidate_all reaches Redis on the next access");
-                }
-            }));
-        }
+        self.shared.clear();
     }
 
     fn lock_refresh(
@@ -219,14 +296,34 @@ where
 {
     fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>> {
         let shared = &self.shared;
-        let near_epoch = match &shared.near {
-            Some(near) => match near.get::<V, T>(locator) {
-                Some(record) => return StoreFuture::ready(Ok(Some(record))),
-                None => near.epoch(),
-            },
-            None => 0,
-        };
-        StoreFuture::Boxed(Box::pin(shared.read(locator, near_epoch)))
+        if let Some(record) = shared
+            .near
+            .as_ref()
+            .and_then(|near| near.get::<V, T>(locator))
+        {
+            return StoreFuture::ready(Ok(Some(record)));
+        }
+        StoreFuture::Boxed(Box::pin(shared.read(locator)))
+    }
+
+    /// The builds rule: at an equal version, a record of another build is current
+    /// only if its build is the newer one (first seen later by the shared tier).
+    #[inline]
+    fn is_current(&self, record: &Record<V, T>, version: &V, fingerprint: u64) -> bool {
+        self.shared.is_current_record(record, version, fingerprint)
+    }
+
+    fn lock_miss<'a>(
+        &'a self,
+        locator: &'a str,
+        version: &'a V,
+        fingerprint: u64,
+    ) -> StoreFuture<'a, sealed::MissLock<V, T>> {
+        StoreFuture::Boxed(Box::pin(self.shared.lock_miss(
+            locator,
+            version,
+            fingerprint,
+        )))
     }
 
     fn write<'a>(
@@ -248,7 +345,7 @@ where
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
-            .field("key_prefix", &self.shared.prefix)
+            .field("key_prefix", &self.shared.keys.prefix())
             .field("command_timeout", &self.shared.link.timeout())
             .finish_non_exhaustive()
     }

@@ -136,6 +136,32 @@ pub trait BackendPriv: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Held by the caller that generates a missing entry while other processes wait for
+/// it (cross-process miss coalescing): dropping it releases the store-wide claim, at
+/// once when the generation fails, panics or is cancelled, after the write when it
+/// succeeds.
+pub struct MissGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl MissGuard {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn new(release_on_drop: impl Send + Sync + 'static) -> Self {
+        MissGuard(Box::new(release_on_drop))
+    }
+}
+
+/// What [`StorePriv::lock_miss`] found.
+pub enum MissLock<V, T> {
+    /// This caller generates for every process: hold the guard until the write is
+    /// done.
+    Lead(MissGuard),
+    /// Another process's generation of the same or a newer version landed while this
+    /// one waited: its record (the caller is answered with it, counted as a miss).
+    Landed(Arc<Record<V, T>>),
+    /// Generate without a store-wide claim: a store shared by no one, a fault, a
+    /// generation elsewhere of an older version, or one that outlived the wait.
+    Generate,
+}
+
 /// The methods of [`Store`](super::Store).
 pub trait StorePriv<V, T>: BackendPriv {
     fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>>;
@@ -165,6 +191,21 @@ pub trait StorePriv<V, T>: BackendPriv {
         V: Ord,
     {
         record.is_current_for(version, fingerprint)
+    }
+
+    /// Cross-process miss coalescing: called by the caller that leads a generation in
+    /// this process (after its re-read under the claim found nothing current, before
+    /// the generator runs). A store shared by no one (memory) answers
+    /// [`MissLock::Generate`] at once, without an allocation.
+    #[inline]
+    fn lock_miss<'a>(
+        &'a self,
+        locator: &'a str,
+        version: &'a V,
+        fingerprint: u64,
+    ) -> StoreFuture<'a, MissLock<V, T>> {
+        let _ = (locator, version, fingerprint);
+        StoreFuture::ready(MissLock::Generate)
     }
 
     /// Writes `record` unless the stored entry is as new (the no-downgrade rule) or

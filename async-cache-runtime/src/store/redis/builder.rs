@@ -18,6 +18,10 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
 /// How long a refresh lock lives unless [`CacheBuilder::refresh_lock_ttl`] says
 /// otherwise.
 pub const DEFAULT_REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
+/// How long a process waits for another process's generation of a missing entry,
+/// and how long a miss lock lives, unless [`CacheBuilder::miss_lock_timeout`] says
+/// otherwise.
+pub(super) const DEFAULT_MISS_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The namespace of entries in Redis unless [`CacheBuilder::key_prefix`] says
 /// otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "async-cache:";
@@ -32,6 +36,7 @@ pub struct RedisConfig {
     pub(super) fault_backoff: Duration,
     pub(super) max_value_bytes: usize,
     pub(super) refresh_lock_ttl: Duration,
+    pub(super) miss_lock_timeout: Duration,
 }
 
 impl Default for RedisConfig {
@@ -44,6 +49,7 @@ impl Default for RedisConfig {
             fault_backoff: DEFAULT_FAULT_BACKOFF,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             refresh_lock_ttl: DEFAULT_REFRESH_LOCK_TTL,
+            miss_lock_timeout: DEFAULT_MISS_LOCK_TIMEOUT,
         }
     }
 }
@@ -94,9 +100,13 @@ impl CacheBuilder<Redis> {
 
     /// A local tier in front of Redis, holding decoded entries for at most `ttl`
     /// (and at most [`max_capacity`](CacheBuilder::max_capacity) of them): a hot
-    /// entry then costs no round trip nor decoding. The trade-off: a write or
-    /// invalidation made by *another* process is seen here up to `ttl` late (this
-    /// process's own writes and invalidations are seen at once). Off by default.
+    /// entry then costs no round trip nor decoding. This process's own writes and
+    /// invalidations are seen at once; another process's reach it within
+    /// milliseconds through a pub/sub channel under the prefix (the subscription is
+    /// in place before the cache's first store access returns). If the subscription
+    /// is lost, copies live at most `ttl`, and the near cache is cleared once it is
+    /// back, so `ttl` bounds how stale a copy can be when messages are lost, and can
+    /// be minutes rather than a fraction of a second. Off by default.
     pub fn near_cache(mut self, ttl: Duration) -> Self {
         self.store.near_cache = Some(ttl).filter(|ttl| !ttl.is_zero());
         self
@@ -129,13 +139,34 @@ impl CacheBuilder<Redis> {
         self
     }
 
-    /// How long a process's claim on refreshing one locator lives (default
-    /// [`DEFAULT_REFRESH_LOCK_TTL`]). The claim is released when the refresh ends;
-    /// this bounds how long a crashed process keeps others from refreshing. A refresh
-    /// that runs longer than this may be joined by one in another process (harmless:
-    /// the no-downgrade rule settles which result stays).
+    /// How long a process's claim on refreshing one locator lives without renewal
+    /// (default [`DEFAULT_REFRESH_LOCK_TTL`]). The claim is released when the refresh
+    /// ends, and renewed about every third of this while it runs, so a refresh that
+    /// takes longer stays the only one; this bounds how long a crashed process keeps
+    /// others from refreshing (its claim lapses this long after its last renewal).
     pub fn refresh_lock_ttl(mut self, ttl: Duration) -> Self {
         self.store.refresh_lock_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Cross-process miss coalescing (default 5 s): how
+    /// long a miss lock lives, and so how long a process waits for another process's
+    /// generation of the same or a newer version of a missing entry before it
+    /// generates itself. A holder whose generation fails, panics or is cancelled
+    /// releases its lock at once, and a waiter then takes over within about 100 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_cache_runtime::{Cache, Redis};
+    ///
+    /// let cache: Cache<Redis> = Cache::builder()
+    ///     .redis("redis://127.0.0.1:6379/")
+    ///     .miss_lock_timeout(Duration::from_secs(2))
+    ///     .build();
+    /// # drop(cache);
+    /// ```
+    pub fn miss_lock_timeout(mut self, wait: Duration) -> Self {
+        self.store.miss_lock_timeout = wait.max(Duration::from_millis(1));
         self
     }
 }

@@ -1,4 +1,4 @@
-//! The generation number under `{prefix}gen`, which `invalidate_all` increments, and
+//! The generation number under `{prefix}swr:gen`, which `invalidate_all` increments, and
 //! the sweep that frees the entries of older generations.
 
 use std::sync::Arc;
@@ -38,13 +38,18 @@ impl Shared {
         if generation.synced.load(SeqCst) >= target {
             return Ok(());
         }
-        let key = self.gen_key.clone();
+        let script = self.clone();
+        let event = self.backplane.event(super::backplane::CLEAR, "");
         let number = self
             .link
             .run(move |mut conn| async move {
-                redis::cmd("INCR")
-                    .arg(&key)
-                    .query_async::<u64>(&mut conn)
+                script
+                    .scripts
+                    .next_generation
+                    .key(script.keys.generation())
+                    .arg(script.backplane.channel())
+                    .arg(&event)
+                    .invoke_async::<u64>(&mut conn)
                     .await
             })
             .await?;
@@ -62,10 +67,11 @@ impl Shared {
         Handle::try_current().ok().or_else(|| self.link.runtime())
     }
 
-    /// Frees the entries of generations before `generation` (best effort).
+    /// Frees the entries of generations before `generation` (best effort). Only
+    /// entry keys are matched: nothing outside the cache's own namespace, nor its
+    /// locks, generation or builds.
     async fn sweep(self: Arc<Self>, generation: u64) {
-        let pattern = format!("{}[0-9]*", glob_escape(&self.prefix));
-        let prefix_len = self.prefix.len();
+        let pattern = self.keys.entry_pattern();
         let mut cursor = 0_u64;
         let mut swept = 0_usize;
         loop {
@@ -92,7 +98,11 @@ impl Shared {
             };
             let old: Vec<Vec<u8>> = keys
                 .into_iter()
-                .filter(|key| key_generation(&key[prefix_len..]).is_some_and(|g| g < generation))
+                .filter(|key| {
+                    self.keys
+                        .entry_generation(key)
+                        .is_some_and(|g| g < generation)
+                })
                 .collect();
             if !old.is_empty() {
                 swept += old.len();
@@ -117,22 +127,4 @@ impl Shared {
         }
         tracing::debug!(swept, generation, "invalidated entries swept");
     }
-}
-
-/// The generation of an entry key (the part after the prefix): digits, then `:`.
-fn key_generation(rest: &[u8]) -> Option<u64> {
-    let colon = rest.iter().position(|&b| b == b':')?;
-    std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()
-}
-
-/// `prefix` as a literal in a `SCAN MATCH` pattern.
-fn glob_escape(prefix: &str) -> String {
-    let mut escaped = String::with_capacity(prefix.len());
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

@@ -55,6 +55,15 @@ impl Link {
         self.timeout
     }
 
+    /// The client, for the connections that are not commands (the subscription).
+    pub(super) fn client(&self) -> Option<redis::Client> {
+        self.client.as_ref().ok().cloned()
+    }
+
+    pub(super) fn backoff(&self) -> Duration {
+        self.backoff
+    }
+
     /// The connection manager, made on first use (inside a tokio runtime: it spawns
     /// its driver there). It connects on its first command and reconnects by itself
     /// after an I/O error.

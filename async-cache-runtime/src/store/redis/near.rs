@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use moka::sync::Cache as Moka;
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::store::Record;
@@ -12,13 +14,22 @@ use crate::store::slots::{Expiry, Slots};
 pub(super) struct Near {
     slots: Slots,
     ttl: Duration,
+    /// Per locator, whether the copy last offered is at least the version whose
+    /// MessagePack bytes it is given: another process's write of that version or an
+    /// older one leaves the copy alone.
+    keepers: Moka<String, Keeper, foldhash::fast::RandomState>,
 }
+
+type Keeper = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 impl Near {
     pub(super) fn new(max_capacity: u64, ttl: Duration) -> Self {
         Near {
             slots: Slots::new(max_capacity),
             ttl,
+            keepers: Moka::builder()
+                .max_capacity(max_capacity)
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 
@@ -47,7 +58,7 @@ impl Near {
         pttl: i64,
         admit: impl FnOnce() -> bool,
     ) where
-        V: Ord + Send + Sync + 'static,
+        V: Ord + DeserializeOwned + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
         let ttl = match u64::try_from(pttl) {
@@ -57,12 +68,34 @@ impl Near {
         if ttl.is_zero() {
             return;
         }
+        let admit = || {
+            let admitted = admit();
+            if admitted {
+                // Under the slot's lock: the keeper follows the copy. One of a copy
+                // the no-downgrade rule then refuses only makes a later event drop
+                // the newer copy in the slot, which costs a round trip.
+                let copy = record.clone();
+                let keeper: Keeper = Arc::new(move |version: &[u8]| {
+                    rmp_serde::from_slice::<V>(version).is_ok_and(|v| copy.version >= v)
+                });
+                self.keepers.insert(locator.to_owned(), keeper);
+            }
+            admitted
+        };
         let expiry = Expiry {
             expires_at: Instant::now().checked_add(ttl),
             fallback_until: None,
         };
         self.slots
             .offer(locator, record, expiry, None, Some(since), admit);
+    }
+
+    /// Another process wrote `version` (MessagePack) under `locator`: whether the
+    /// copy here is at least as new, and is kept.
+    pub(super) fn keeps(&self, locator: &str, version: &[u8]) -> bool {
+        self.keepers
+            .get(locator)
+            .is_some_and(|keeper| keeper(version))
     }
 
     pub(super) fn remove(&self, locator: &str) {

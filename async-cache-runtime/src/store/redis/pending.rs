@@ -1,0 +1,147 @@
+//! Invalidations that did not reach Redis (it was unreachable, or backing off): kept,
+//! and applied once Redis answers, by a retry task and before any access to the same
+//! locator. Until then this process does not serve the entry: a read or write of a
+//! pending locator first applies its removal, and fails (the caller generates) while
+//! it cannot.
+//!
+//! Bounded: past [`MAX_PENDING`] locators, the pending removals give way to one
+//! pending `invalidate_all`, which removes them all (and the rest).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use super::Shared;
+use crate::store::StoreError;
+
+/// Pending removals kept at most; one more turns them into an `invalidate_all`.
+pub(super) const MAX_PENDING: usize = 10_000;
+/// The retry task's pause between attempts when the back-off is shorter.
+const MIN_RETRY: Duration = Duration::from_millis(20);
+
+#[derive(Default)]
+pub(super) struct Pending {
+    /// Locator -> the number of the latest removal asked for it: an older attempt
+    /// that succeeds does not forget a newer one.
+    removals: Mutex<HashMap<String, u64>>,
+    /// `removals.len()`, read without the lock on every access.
+    count: AtomicUsize,
+    next: AtomicU64,
+    retrying: AtomicBool,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.removals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn number(&self, locator: &str) -> Option<u64> {
+        if self.count.load(SeqCst) == 0 {
+            return None;
+        }
+        self.lock().get(locator).copied()
+    }
+
+    /// Forgets `locator`'s removal if it is still the one numbered `number`.
+    fn done(&self, locator: &str, number: u64) {
+        let mut removals = self.lock();
+        if removals.get(locator) == Some(&number) {
+            removals.remove(locator);
+            self.count.store(removals.len(), SeqCst);
+        }
+    }
+
+    /// Forgets every pending removal: a pending `invalidate_all` supersedes them.
+    pub(super) fn supersede(&self) {
+        let mut removals = self.lock();
+        removals.clear();
+        self.count.store(0, SeqCst);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.count.load(SeqCst)
+    }
+}
+
+impl Shared {
+    /// Keeps the removal of `locator`, which did not reach Redis, for later.
+    pub(super) fn pend_removal(self: &Arc<Self>, locator: &str) {
+        let pending = &self.pending;
+        let overflow = {
+            let mut removals = pending.lock();
+            let number = pending.next.fetch_add(1, SeqCst);
+            removals.insert(locator.to_owned(), number);
+            pending.count.store(removals.len(), SeqCst);
+            removals.len() > MAX_PENDING
+        };
+        if overflow {
+            tracing::warn!(
+                max = MAX_PENDING,
+                "too many invalidations waiting for Redis: they become one invalidate_all"
+            );
+            self.clear();
+            return;
+        }
+        self.retry_pending();
+    }
+
+    /// Applies the pending removal of `locator`, if there is one: before anything
+    /// else reads or writes it.
+    pub(super) async fn sync_pending(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
+        match self.pending.number(locator) {
+            None => Ok(()),
+            Some(number) => {
+                self.remove_in_redis(locator).await?;
+                self.pending.done(locator, number);
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts the task that applies a pending `invalidate_all` and the pending
+    /// removals once Redis answers, unless it runs. It holds the store weakly: it ends with the cache.
+    pub(super) fn retry_pending(self: &Arc<Self>) {
+        if self.pending.retrying.swap(true, SeqCst) {
+            return;
+        }
+        let Some(runtime) = self.runtime() else {
+            // No runtime to retry in: the next access of each locator applies it.
+            self.pending.retrying.store(false, SeqCst);
+            return;
+        };
+        let pause = self.link.backoff().max(MIN_RETRY);
+        let weak: Weak<Shared> = Arc::downgrade(self);
+        drop(runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(pause).await;
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.flush_pending().await.is_ok() {
+                    shared.pending.retrying.store(false, SeqCst);
+                    // A removal that came after the last look restarts the loop.
+                    if shared.pending.len() == 0 || shared.pending.retrying.swap(true, SeqCst) {
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Applies every pending removal, stopping at the first fault.
+    async fn flush_pending(self: &Arc<Self>) -> Result<(), StoreError> {
+        self.sync_clear().await?;
+        let batch: Vec<(String, u64)> = self
+            .pending
+            .lock()
+            .iter()
+            .map(|(locator, &number)| (locator.clone(), number))
+            .collect();
+        for (locator, number) in batch {
+            self.remove_in_redis(&locator).await?;
+            self.pending.done(&locator, number);
+        }
+        Ok(())
+    }
+}
