@@ -22,7 +22,6 @@ fn process(server: &RedisServer, miss_lock_timeout: Duration) -> Cache<Redis> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine to call StorePriv::lock_miss (the integrator wires it)"]
 async fn a_cold_herd_over_three_processes_runs_the_generator_once() {
     const CALLERS: usize = 100;
     let server = RedisServer::start();
@@ -95,7 +94,6 @@ async fn timed_fetch(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine to call StorePriv::lock_miss (the integrator wires it)"]
 async fn a_failed_holder_hands_over_at_once() {
     let server = RedisServer::start();
     let (a, b) = (
@@ -127,7 +125,6 @@ async fn a_failed_holder_hands_over_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine to call StorePriv::lock_miss (the integrator wires it)"]
 async fn a_newer_version_does_not_wait_and_no_one_waits_past_the_timeout() {
     let server = RedisServer::start();
     let a = process(&server, Duration::from_secs(30));

@@ -16,7 +16,7 @@ use crate::FetchOptions;
 use crate::flights::{Claim, Landed, Lead, generating, is_generating};
 use crate::stats::Counters;
 use crate::store::record::tick;
-use crate::store::sealed::{StorePriv, WriteOptions};
+use crate::store::sealed::{MissGuard, MissLock, StorePriv, WriteOptions};
 use crate::store::{Backend, ErasedRecord, Record, Store};
 
 /// How a caller that had to generate was answered.
@@ -104,6 +104,21 @@ impl<S: Backend> Engine<S> {
                 return InCaller::AlreadyStored(value);
             }
         }
+        // Across processes (contract §7.1): wait for another process's generation of
+        // this version or a newer one, or hold the miss lock while generating.
+        let miss = match self
+            .store
+            .lock_miss(locator, version, options.fingerprint)
+            .await
+        {
+            MissLock::Landed(stored) => {
+                let value = stored.value.clone();
+                claim.complete(ErasedRecord::new(stored));
+                return InCaller::Generated(Ok(value));
+            }
+            MissLock::Lead(guard) => Some(guard),
+            MissLock::Generate => None,
+        };
         let generate = generate
             .take()
             .expect("a caller leads one generation at most");
@@ -124,12 +139,20 @@ impl<S: Backend> Engine<S> {
         };
         let outcome = match soft {
             None => {
-                self.land(claim, version.clone(), options, write, generation)
+                self.land(claim, miss, version.clone(), options, write, generation)
                     .await
             }
             Some(wait) => {
                 match self
-                    .land_or_detach(claim, version.clone(), options, write, generation, wait)
+                    .land_or_detach(
+                        claim,
+                        miss,
+                        version.clone(),
+                        options,
+                        write,
+                        generation,
+                        wait,
+                    )
                     .await
                 {
                     Some(outcome) => outcome,
@@ -144,10 +167,12 @@ impl<S: Backend> Engine<S> {
         }
     }
 
-    /// Runs the generation to its end and stores its value.
+    /// Runs the generation to its end and stores its value; the miss lock, if any, is
+    /// held until the write is done (released at once on a failure).
     async fn land<V, T, E, Fut>(
         self: &Arc<Self>,
         claim: Claim,
+        miss: Option<MissGuard>,
         version: V,
         options: &FetchOptions,
         write: WriteOptions,
@@ -177,7 +202,7 @@ impl<S: Backend> Engine<S> {
         let value = record.value.clone();
         Landing {
             engine: self.clone(),
-            write: Some((claim, record)),
+            write: Some((claim, record, miss)),
             options: write,
         }
         .land()
@@ -189,9 +214,11 @@ impl<S: Backend> Engine<S> {
     /// `wait`: then the caller is answered by its fallback (`None`) and the generation
     /// goes on, counted as a background refresh that takes no place, waited for by
     /// `wait_for_refreshes`, its claim held until it lands (contract §6.3).
+    #[allow(clippy::too_many_arguments)]
     async fn land_or_detach<V, T, E, Fut>(
         self: &Arc<Self>,
         claim: Claim,
+        miss: Option<MissGuard>,
         version: V,
         options: &FetchOptions,
         write: WriteOptions,
@@ -212,7 +239,7 @@ impl<S: Backend> Engine<S> {
         let task_detached = detached.clone();
         drop(Handle::current().spawn(async move {
             let outcome = engine
-                .land(claim, version, &options, write, generation)
+                .land(claim, miss, version, &options, write, generation)
                 .await;
             let detached = task_detached.lock().unwrap_or_else(PoisonError::into_inner);
             if *detached {
@@ -261,7 +288,7 @@ where
     T: Send + Sync + 'static,
 {
     engine: Arc<Engine<S>>,
-    write: Option<(Claim, Arc<Record<V, T>>)>,
+    write: Option<(Claim, Arc<Record<V, T>>, Option<MissGuard>)>,
     options: WriteOptions,
 }
 
@@ -272,7 +299,7 @@ where
     T: Send + Sync + 'static,
 {
     async fn land(mut self) {
-        if let Some((claim, record)) = &self.write {
+        if let Some((claim, record, _miss)) = &self.write {
             self.engine.write(claim, record, self.options).await;
         }
         self.write = None;
@@ -286,7 +313,7 @@ where
     T: Send + Sync + 'static,
 {
     fn drop(&mut self) {
-        let Some((claim, record)) = self.write.take() else {
+        let Some((claim, record, miss)) = self.write.take() else {
             return;
         };
         let Ok(runtime) = Handle::try_current() else {
@@ -296,6 +323,7 @@ where
         let options = self.options;
         drop(runtime.spawn(async move {
             engine.write(&claim, &record, options).await;
+            drop(miss);
         }));
     }
 }
