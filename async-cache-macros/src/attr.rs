@@ -77,20 +77,23 @@ impl Parse for Args {
                         return Err(needs_value(&name, "crate = ::my_renamed_runtime"));
                     }
                     input.parse::<Token![=]>()?;
-                    if input.peek(LitStr) {
+                    // A string, as tokio and serde accept it, or a path.
+                    let path = if input.peek(LitStr) {
                         let lit: LitStr = input.parse()?;
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            "`crate` expects a path, not a string: `crate = ::my_renamed_runtime`",
-                        ));
-                    }
-                    if input.is_empty() || input.peek(Token![,]) {
+                        lit.parse_with(Path::parse_mod_style).map_err(|_| {
+                            syn::Error::new(
+                                lit.span(),
+                                "`crate` expects a path, e.g. `crate = ::my_renamed_runtime` or `crate = \"::my_renamed_runtime\"`",
+                            )
+                        })?
+                    } else if input.is_empty() || input.peek(Token![,]) {
                         return Err(syn::Error::new(
                             name.span(),
-                            "`crate` expects a path: `crate = ::my_renamed_runtime`",
+                            "`crate` expects a path: `crate = ::my_renamed_runtime` or `crate = \"::my_renamed_runtime\"`",
                         ));
-                    }
-                    let path = input.call(Path::parse_mod_style)?;
+                    } else {
+                        input.call(Path::parse_mod_style)?
+                    };
                     set(&mut args.krate, name, path)?;
                 }
                 _ => {

@@ -7,6 +7,7 @@
 mod attr;
 mod expand;
 mod self_visitor;
+mod uses;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -214,19 +215,96 @@ pub(crate) fn expand_attribute(args: TokenStream2, item: TokenStream2) -> TokenS
     }
 }
 
-/// A stable, nonzero FNV-1a hash of the attribute and the function, as written.
+/// A stable, nonzero FNV-1a hash of the attribute and the function as written, less
+/// what cannot change the value it makes (see [`neutral`]), so that editing a doc
+/// comment does not make every entry the shared tier holds for it stale.
 fn fingerprint(args: &TokenStream2, item: &TokenStream2) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in args
+    for byte in without_neutral_attributes(args.clone())
         .to_string()
         .bytes()
         .chain([0])
-        .chain(item.to_string().bytes())
+        .chain(without_neutral_attributes(item.clone()).to_string().bytes())
     {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash.max(1)
+}
+
+/// Removes every `#[..]` / `#![..]` attribute that [`neutral`] allows, wherever it
+/// is (on the function, its parameters, statements, nested items).
+fn without_neutral_attributes(tokens: TokenStream2) -> TokenStream2 {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if let TokenTree::Punct(pound) = &tokens[i] {
+            if pound.as_char() == '#' {
+                let bang =
+                    matches!(&tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                let at = i + 1 + usize::from(bang);
+                if let Some(TokenTree::Group(group)) = tokens.get(at) {
+                    if group.delimiter() == Delimiter::Bracket && neutral(&group.stream()) {
+                        i = at + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(match &tokens[i] {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(
+                    group.delimiter(),
+                    without_neutral_attributes(group.stream()),
+                );
+                new.set_span(group.span());
+                TokenTree::Group(new)
+            }
+            other => other.clone(),
+        });
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// Whether an attribute's contents (`doc = ".."`, `allow(..)`, ...) leave the value a
+/// function makes unchanged: docs (`///` included), lint levels, code-generation
+/// hints and tool attributes. Anything else is kept in the fingerprint, including
+/// attribute macros such as `#[tracing::instrument]`: they may rewrite the body, and
+/// one that does not costs only one re-generation per entry when it changes.
+fn neutral(contents: &TokenStream2) -> bool {
+    use proc_macro2::TokenTree;
+    let Some(TokenTree::Ident(first)) = contents.clone().into_iter().next() else {
+        return false;
+    };
+    let first = first.to_string();
+    let tool = {
+        let mut tokens = contents.clone().into_iter().skip(1);
+        matches!(
+            (tokens.next(), tokens.next()),
+            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == ':' && b.as_char() == ':'
+        )
+    };
+    if tool {
+        matches!(first.as_str(), "clippy" | "rustfmt" | "diagnostic")
+    } else {
+        matches!(
+            first.as_str(),
+            "doc"
+                | "allow"
+                | "warn"
+                | "deny"
+                | "forbid"
+                | "expect"
+                | "inline"
+                | "cold"
+                | "must_use"
+                | "track_caller"
+                | "deprecated"
+        )
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What `#[async_cached]` expansions name, by absolute path. Not a public API.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 pub use crate::Cache;
@@ -19,6 +20,177 @@ pub fn options(force_sync: bool, expires_in: Option<Duration>, fingerprint: u64)
     }
 }
 
+/// What a version must be.
+pub trait Version: Ord + Clone + Send + Sync + 'static {}
+
+impl<V: Ord + Clone + Send + Sync + 'static> Version for V {}
+
+// The expansion checks a `version` expression's type one bound at a time, so that a
+// type lacking several of them gets one error, about the first it lacks:
+// `VersionCheck::of(&v)` is probed through five levels of references (autoderef
+// specialization), the first level whose bounds hold wins, and all but the first
+// yield `No` with a `where` clause that fails on exactly one bound. `Yes` moves the
+// version on; `No` yields `()` (a version), so the mistake does not also fail every
+// bound of the fetch.
+
+/// The first bound a version must have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a `version`: it is not `Ord`",
+    label = "this `version` is a `{Self}`, which is not `Ord`",
+    note = "versions are compared to tell a stale entry: use an integer such as an `updated_at` timestamp, a string, or a tuple of them (floats are not `Ord`)"
+)]
+pub trait VersionOrd: Ord {}
+impl<V: Ord> VersionOrd for V {}
+
+/// The first two bounds a version must have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a `version`: it is not `Clone`",
+    label = "this `version` is a `{Self}`, which is not `Clone`",
+    note = "a version must be `Ord + Clone + Send + Sync + 'static`: derive `Clone`"
+)]
+pub trait VersionClone: Ord + Clone {}
+impl<V: Ord + Clone> VersionClone for V {}
+
+/// The first three bounds a version must have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a `version`: it is not `Send`",
+    label = "this `version` is a `{Self}`, which is not `Send`",
+    note = "a version must be `Ord + Clone + Send + Sync + 'static`: it goes with a background refresh"
+)]
+pub trait VersionSend: Ord + Clone + Send + 'static {}
+impl<V: Ord + Clone + Send + 'static> VersionSend for V {}
+
+/// Every bound a version must have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a `version`: it is not `Sync`",
+    label = "this `version` is a `{Self}`, which is not `Sync`",
+    note = "a version must be `Ord + Clone + Send + Sync + 'static`: it is shared with a background refresh"
+)]
+pub trait VersionSync: Version {}
+impl<V: Version> VersionSync for V {}
+
+/// See the comment above [`VersionOrd`].
+pub struct VersionCheck<V>(PhantomData<fn() -> V>);
+
+impl<V> VersionCheck<V> {
+    /// The check of `version`'s type.
+    #[inline(always)]
+    pub fn of(_version: &V) -> Self {
+        VersionCheck(PhantomData)
+    }
+}
+
+/// The version is a [`Version`].
+pub struct Yes;
+
+impl Yes {
+    /// The version, moved on.
+    #[inline(always)]
+    pub fn take<V>(self, version: V) -> V {
+        version
+    }
+}
+
+/// The version is not a [`Version`]: an error was reported.
+pub struct No;
+
+impl No {
+    /// A stand-in version.
+    pub fn take<V>(self, _: V) {}
+}
+
+/// See the comment above [`VersionOrd`].
+pub trait IsVersion {
+    /// [`Yes`].
+    fn __async_cached_version(&self) -> Yes;
+}
+
+impl<V: Version> IsVersion for &&&&VersionCheck<V> {
+    #[inline(always)]
+    fn __async_cached_version(&self) -> Yes {
+        Yes
+    }
+}
+
+/// See the comment above [`VersionOrd`].
+pub trait NotSync<V> {
+    /// The error.
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionSync;
+}
+
+impl<V: Ord + Clone + Send + 'static> NotSync<V> for &&&VersionCheck<V> {
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionSync,
+    {
+        No
+    }
+}
+
+/// See the comment above [`VersionOrd`].
+pub trait NotSend<V> {
+    /// The error.
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionSend;
+}
+
+impl<V: Ord + Clone> NotSend<V> for &&VersionCheck<V> {
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionSend,
+    {
+        No
+    }
+}
+
+/// See the comment above [`VersionOrd`].
+pub trait NotClone<V> {
+    /// The error.
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionClone;
+}
+
+impl<V: Ord> NotClone<V> for &VersionCheck<V> {
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionClone,
+    {
+        No
+    }
+}
+
+/// See the comment above [`VersionOrd`].
+pub trait NotOrd<V> {
+    /// The error.
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionOrd;
+}
+
+impl<V> NotOrd<V> for VersionCheck<V> {
+    fn __async_cached_version(&self) -> No
+    where
+        V: VersionOrd,
+    {
+        No
+    }
+}
+
+/// A store that can hold values of type `T` made for versions of type `V`: the
+/// in-memory one holds any, the shared tier those that serde can encode.
+#[diagnostic::on_unimplemented(
+    message = "`Cache<{Self}>` cannot cache `{T}` values made for `{V}` versions",
+    label = "this cache",
+    note = "values and versions must be `Send + Sync + 'static`; the shared tier (`Cache<Redis>`) also encodes both with serde, so there they must be `serde::Serialize + serde::de::DeserializeOwned`"
+)]
+pub trait Stores<V, T>: Backend + Store<V, T> {}
+
+impl<S: Backend + Store<V, T>, V, T> Stores<V, T> for S {}
+
 /// `Cache::fetch_with`, reached without method syntax so that no user trait or
 /// type in scope can change what it means.
 pub async fn fetch<S, V, T, G, Fut>(
@@ -29,8 +201,8 @@ pub async fn fetch<S, V, T, G, Fut>(
     generate: G,
 ) -> T
 where
-    S: Backend + Store<V, T>,
-    V: Ord + Clone + Send + Sync + 'static,
+    S: Stores<V, T>,
+    V: Version,
     T: Clone + Send + Sync + 'static,
     G: FnOnce() -> Fut + Send,
     Fut: Future<Output = T> + Send + 'static,
@@ -47,8 +219,8 @@ pub async fn try_fetch<S, V, T, E, G, Fut>(
     generate: G,
 ) -> Result<T, E>
 where
-    S: Backend + Store<V, T>,
-    V: Ord + Clone + Send + Sync + 'static,
+    S: Stores<V, T>,
+    V: Version,
     T: Clone + Send + Sync + 'static,
     E: Send + 'static,
     G: FnOnce() -> Fut + Send,
@@ -72,24 +244,87 @@ pub fn cloned<T: Clone + Send + Sync + 'static>(value: &T) -> T {
     T::clone(value)
 }
 
-/// A borrowed argument (`&str`, `&[T]`, `&T`) owned through `ToOwned`; the body sees
-/// it re-borrowed, with its original type, through [`Borrowed::get`].
-#[inline(always)]
-pub fn to_owned<B>(value: &B) -> Borrowed<B>
+/// What a borrowed argument `&B` must be for a generation to own it: `B: ToOwned`
+/// (for a sized `B`, that is `Clone`), with an owned form that can move to a
+/// background refresh. The message is the one error such an argument gets.
+#[diagnostic::on_unimplemented(
+    message = "the borrowed argument cannot be owned by a generation: `{Self}` must be `ToOwned + Sync + 'static` (for a sized type, `Clone + Sync + 'static`), with a `Send + 'static` owned form",
+    label = "this argument is a `&{Self}`",
+    note = "a generation may run in a background refresh after the call returns, so it owns a copy of each borrowed argument it uses; derive `Clone`, or take the argument by value"
+)]
+pub trait Ownable: ToOwned<Owned: Send + 'static> + Sync + 'static {}
+
+impl<B> Ownable for B
 where
     B: ?Sized + ToOwned + Sync + 'static,
     B::Owned: Send + 'static,
 {
-    Borrowed(B::to_owned(value))
 }
 
-/// The owned form of a borrowed argument.
+/// The expansion's check of a borrowed argument, as [`VersionCheck`]:
+/// `OwnCheck(x).__async_cached_to_owned()` is the owned [`Borrowed`] form when the
+/// type is [`Ownable`] ([`CanOwn`]), and otherwise one error on the argument and a
+/// stand-in ([`CannotOwn`]) that keeps the body free of further errors.
+pub struct OwnCheck<'a, B: ?Sized>(pub &'a B);
+
+/// See [`OwnCheck`].
+pub trait CanOwn<B: ?Sized + ToOwned> {
+    /// The owned form.
+    fn __async_cached_to_owned(self) -> Borrowed<B>;
+}
+
+impl<B: ?Sized + Ownable> CanOwn<B> for OwnCheck<'_, B> {
+    #[inline(always)]
+    fn __async_cached_to_owned(self) -> Borrowed<B> {
+        Borrowed(B::to_owned(self.0))
+    }
+}
+
+/// See [`OwnCheck`].
+pub trait CannotOwn<B: ?Sized> {
+    /// The error, and a stand-in.
+    fn __async_cached_to_owned(self) -> Unowned<B>
+    where
+        B: Ownable;
+}
+
+impl<B: ?Sized> CannotOwn<B> for &OwnCheck<'_, B> {
+    fn __async_cached_to_owned(self) -> Unowned<B>
+    where
+        B: Ownable,
+    {
+        Unowned(PhantomData)
+    }
+}
+
+/// The owned form of a borrowed argument; the body sees it re-borrowed, with its
+/// original type, through [`Reborrow::get`].
 pub struct Borrowed<B: ?Sized + ToOwned>(B::Owned);
 
-impl<B: ?Sized + ToOwned> Borrowed<B> {
+/// The stand-in [`CannotOwn`] yields: never made in a program that compiles.
+pub struct Unowned<B: ?Sized>(PhantomData<fn() -> Box<B>>);
+
+/// A borrowed argument as the body sees it.
+pub trait Reborrow {
+    /// The argument's type, behind the reference.
+    type Target: ?Sized;
     /// The argument as the body sees it.
+    fn get(&self) -> &Self::Target;
+}
+
+impl<B: ?Sized + ToOwned> Reborrow for Borrowed<B> {
+    type Target = B;
+
     #[inline(always)]
-    pub fn get(&self) -> &B {
+    fn get(&self) -> &B {
         std::borrow::Borrow::borrow(&self.0)
+    }
+}
+
+impl<B: ?Sized> Reborrow for Unowned<B> {
+    type Target = B;
+
+    fn get(&self) -> &B {
+        unreachable!("`Unowned` is only named by code that does not compile")
     }
 }
