@@ -194,6 +194,23 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
     // reported there.
     let fetch = Ident::new(if fallible { "try_fetch" } else { "fetch" }, output_span);
     let stmts = &body.stmts;
+    // The check that the cache stores such values, located at the return type (see
+    // `__private::StoreCheck`).
+    let value_type = if fallible {
+        quote_spanned!(output_span=> <#output as #private::Fallible>::Ok)
+    } else {
+        output.to_token_stream()
+    };
+    let store_method = Ident::new("__async_cached_store", output_span);
+    let store_check = quote! {
+        let #cache_var = {
+            #[allow(unused_imports)]
+            use #private::store_check::*;
+            (&&&&&&&#private::StoreCheck::<_, _, #value_type>::of(#cache_var, &#version_var))
+                .#store_method()
+                .take(#cache_var)
+        };
+    };
     let args = quote! {
                 #cache_var,
                 #locator_var,
@@ -235,6 +252,7 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
             let #version_var = #version;
             let #options_var = #private::options(#force_sync, #expires_in, #fingerprint);
             let #cache_var: &#private::Cache<_> = #cache;
+            #store_check
             #call
         }
     }

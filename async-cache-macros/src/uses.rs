@@ -42,7 +42,7 @@ impl Uses {
     }
 
     fn use_name(&mut self, name: String) {
-        if !self.bound.iter().any(|bound| *bound == name) {
+        if !self.bound.contains(&name) {
             self.used.insert(name);
         }
     }

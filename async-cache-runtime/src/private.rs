@@ -191,6 +191,201 @@ pub trait Stores<V, T>: Backend + Store<V, T> {}
 
 impl<S: Backend + Store<V, T>, V, T> Stores<V, T> for S {}
 
+/// The `Ok` type of a function returning a `Result` (or an alias of one).
+pub trait Fallible {
+    /// What is cached.
+    type Ok;
+}
+
+impl<T, E> Fallible for Result<T, E> {
+    type Ok = T;
+}
+
+// The expansion checks that the cache can store the function's values the way it
+// checks the version (see the comment above `VersionOrd`): `StoreCheck::of(cache,
+// &version)` for the value type `T`, probed through seven levels of references. A
+// cache that stores them (the memory store, for any value the fetch accepts) passes
+// the first; the shared tier's serde bounds are then checked one at a time, so that
+// a value lacking them gets one error, about the first, and `No` hands on a
+// stand-in cache instead so that the fetch adds none. The check is located at the
+// return type, like the fetch's own bounds on the value, so a value that is not
+// `Send` (say) is reported there once.
+
+/// See the comment above [`Fallible`].
+pub struct StoreCheck<'a, S: Backend, V, T>(PhantomData<&'a Cache<S>>, PhantomData<fn() -> (V, T)>);
+
+impl<'a, S: Backend, V, T> StoreCheck<'a, S, V, T> {
+    /// The check of `cache` for `version`'s type and the value type `T`.
+    #[inline(always)]
+    pub fn of(_cache: &'a Cache<S>, _version: &V) -> Self {
+        StoreCheck(PhantomData, PhantomData)
+    }
+}
+
+/// The traits of the store check, for the expansion to bring into scope with a glob
+/// (which of them exist depends on the features).
+pub mod store_check {
+    #[cfg(feature = "redis")]
+    pub use super::shared::{
+        SharedNotStore, SharedValueNotDe, SharedValueNotSer, SharedVersionNotDe,
+        SharedVersionNotSer,
+    };
+    pub use super::{IsStore, NotStore};
+}
+
+/// The cache stores the values: it is handed on.
+pub struct Stored;
+
+impl Stored {
+    /// The cache.
+    #[inline(always)]
+    pub fn take<S: Backend>(self, cache: &Cache<S>) -> &Cache<S> {
+        cache
+    }
+}
+
+/// The cache cannot store the values: an error was reported.
+pub struct NotStored;
+
+impl NotStored {
+    /// A stand-in cache.
+    pub fn take<S: Backend>(self, _: &Cache<S>) -> &'static Cache {
+        global()
+    }
+}
+
+/// See the comment above [`Fallible`].
+pub trait IsStore {
+    /// [`Stored`].
+    fn __async_cached_store(&self) -> Stored;
+}
+
+impl<S: Stores<V, T>, V, T> IsStore for &&&&&&StoreCheck<'_, S, V, T> {
+    #[inline(always)]
+    fn __async_cached_store(&self) -> Stored {
+        Stored
+    }
+}
+
+/// See the comment above [`Fallible`]: whatever else a store needs.
+pub trait NotStore<S, V, T> {
+    /// The error.
+    fn __async_cached_store(&self) -> NotStored
+    where
+        S: Stores<V, T>;
+}
+
+impl<S: Backend, V, T> NotStore<S, V, T> for StoreCheck<'_, S, V, T> {
+    fn __async_cached_store(&self) -> NotStored
+    where
+        S: Stores<V, T>,
+    {
+        NotStored
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use shared::*;
+
+#[cfg(feature = "redis")]
+mod shared {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::{NotStored, StoreCheck, Stores};
+    use crate::Redis;
+
+    /// What the shared tier needs of a value, first.
+    #[diagnostic::on_unimplemented(
+        message = "`Cache<Redis>` cannot cache `{Self}` values: they are not `serde::Serialize`",
+        label = "the shared tier encodes this `{Self}` with serde",
+        note = "derive `serde::Serialize` and `serde::Deserialize` for `{Self}`, or cache it in memory"
+    )]
+    pub trait SharedValue: Serialize {}
+    impl<T: Serialize> SharedValue for T {}
+
+    /// What the shared tier needs of a value, then.
+    #[diagnostic::on_unimplemented(
+        message = "`Cache<Redis>` cannot cache `{Self}` values: they are not `serde::de::DeserializeOwned`",
+        label = "the shared tier decodes this `{Self}` with serde",
+        note = "derive `serde::Deserialize` for `{Self}` (with no borrowed fields), or cache it in memory"
+    )]
+    pub trait SharedValueDe: Serialize + DeserializeOwned {}
+    impl<T: Serialize + DeserializeOwned> SharedValueDe for T {}
+
+    /// What the shared tier needs of a version, first.
+    #[diagnostic::on_unimplemented(
+        message = "`Cache<Redis>` cannot store `{Self}` versions: they are not `serde::Serialize`",
+        label = "the shared tier encodes the version, a `{Self}`, with serde",
+        note = "derive `serde::Serialize` and `serde::Deserialize` for `{Self}`, or use an integer"
+    )]
+    pub trait SharedVersion: Serialize {}
+    impl<V: Serialize> SharedVersion for V {}
+
+    /// What the shared tier needs of a version, then.
+    #[diagnostic::on_unimplemented(
+        message = "`Cache<Redis>` cannot store `{Self}` versions: they are not `serde::de::DeserializeOwned`",
+        label = "the shared tier decodes the version, a `{Self}`, with serde",
+        note = "derive `serde::Deserialize` for `{Self}` (with no borrowed fields), or use an integer"
+    )]
+    pub trait SharedVersionDe: Serialize + DeserializeOwned {}
+    impl<V: Serialize + DeserializeOwned> SharedVersionDe for V {}
+
+    /// See the comment above [`Fallible`](super::Fallible): serde holds, something
+    /// else (the value's `Send`, say) does not.
+    pub trait SharedNotStore<V, T> {
+        /// The error.
+        fn __async_cached_store(&self) -> NotStored
+        where
+            Redis: Stores<V, T>;
+    }
+
+    impl<V, T> SharedNotStore<V, T> for &&&&&StoreCheck<'_, Redis, V, T>
+    where
+        V: Serialize + DeserializeOwned,
+        T: Serialize + DeserializeOwned,
+    {
+        fn __async_cached_store(&self) -> NotStored
+        where
+            Redis: Stores<V, T>,
+        {
+            NotStored
+        }
+    }
+
+    macro_rules! shared_check {
+        ($name:ident, $receiver:ty, [$($holds:tt)*], $param:ident: $fails:ident) => {
+            /// See the comment above [`Fallible`](super::Fallible).
+            pub trait $name<V, T> {
+                /// The error.
+                fn __async_cached_store(&self) -> NotStored
+                where
+                    $param: $fails;
+            }
+
+            impl<V, T> $name<V, T> for $receiver
+            where
+                $($holds)*
+            {
+                fn __async_cached_store(&self) -> NotStored
+                where
+                    $param: $fails,
+                {
+                    NotStored
+                }
+            }
+        };
+    }
+
+    shared_check!(SharedVersionNotDe, &&&&StoreCheck<'_, Redis, V, T>,
+        [V: Serialize, T: Serialize + DeserializeOwned], V: SharedVersionDe);
+    shared_check!(SharedVersionNotSer, &&&StoreCheck<'_, Redis, V, T>,
+        [T: Serialize + DeserializeOwned], V: SharedVersion);
+    shared_check!(SharedValueNotDe, &&StoreCheck<'_, Redis, V, T>,
+        [T: Serialize], T: SharedValueDe);
+    shared_check!(SharedValueNotSer, &StoreCheck<'_, Redis, V, T>, [], T: SharedValue);
+}
+
 /// `Cache::fetch_with`, reached without method syntax so that no user trait or
 /// type in scope can change what it means.
 pub async fn fetch<S, V, T, G, Fut>(
