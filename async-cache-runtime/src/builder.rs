@@ -4,7 +4,8 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use crate::Cache;
-use crate::store::{Backend, Memory};
+use crate::store::sealed::BackendPriv;
+use crate::store::{Backend, Memory, StoreSettings};
 
 /// Entries kept in memory unless [`CacheBuilder::max_capacity`] says otherwise.
 pub const DEFAULT_MAX_CAPACITY: u64 = 10_000;
@@ -15,10 +16,9 @@ pub const DEFAULT_REFRESH_CONCURRENCY: usize = 8;
 /// [`CacheBuilder::refresh_queue_capacity`] says otherwise.
 pub const DEFAULT_REFRESH_QUEUE_CAPACITY: usize = 1024;
 
-/// The settings every store shares.
-#[doc(hidden)]
+/// What the builder collects for every store.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub(crate) max_capacity: u64,
     pub(crate) refresh_concurrency: usize,
     pub(crate) refresh_queue_capacity: usize,
@@ -40,7 +40,7 @@ pub struct Settings {
 /// ```
 pub struct CacheBuilder<S: Backend = Memory> {
     pub(crate) settings: Settings,
-    pub(crate) store: S::Config,
+    pub(crate) store: <S as BackendPriv>::Config,
 }
 
 impl CacheBuilder<Memory> {
@@ -117,7 +117,14 @@ impl<S: Backend> CacheBuilder<S> {
     /// Builds the cache. Never blocks and never connects: a store that needs a
     /// connection makes it on first use.
     pub fn build(self) -> Cache<S> {
-        Cache::from_store(S::build(&self.settings, self.store), &self.settings)
+        let store = S::build(
+            StoreSettings {
+                max_capacity: self.settings.max_capacity,
+                runtime: self.settings.runtime.clone(),
+            },
+            self.store,
+        );
+        Cache::from_parts(store, self.settings)
     }
 }
 

@@ -1,20 +1,17 @@
-use std::any::type_name;
+//! The public face of the cache: its methods and their documentation. What they do
+//! is in `engine`.
+
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::runtime::Handle;
 
 use crate::builder::{CacheBuilder, Settings};
-use crate::decision::{Action, Stored, decide};
-use crate::flights::{Claim, Flights, Lead};
-use crate::refresh::{Refresher, Slot};
-use crate::stats::Counters;
-use crate::store::{Backend, Memory, Record, Store};
+use crate::engine::Engine;
+use crate::store::{Backend, Memory, Store};
+use crate::worker::Worker;
 use crate::{FetchOptions, Served, Stats};
 
 /// A version-based stale-while-revalidate cache.
@@ -43,22 +40,7 @@ use crate::{FetchOptions, Served, Stats};
 /// # }
 /// ```
 pub struct Cache<S: Backend = Memory> {
-    inner: Arc<Inner<S>>,
-}
-
-struct Inner<S> {
-    store: S,
-    flights: Arc<Flights>,
-    refresher: Arc<Refresher>,
-    counters: Arc<Counters>,
-}
-
-/// How a caller that had to generate was answered.
-enum InCaller<T, E> {
-    /// By a generation: its own, or one it joined.
-    Generated(Result<T, E>),
-    /// By the store: another caller's generation landed just before its own began.
-    Stored(T),
+    engine: Arc<Engine<S>>,
 }
 
 impl Cache {
@@ -82,7 +64,7 @@ impl Default for Cache {
 impl<S: Backend> Clone for Cache<S> {
     fn clone(&self) -> Self {
         Cache {
-            inner: self.inner.clone(),
+            engine: self.engine.clone(),
         }
     }
 }
@@ -96,14 +78,15 @@ impl<S: Backend> fmt::Debug for Cache<S> {
 }
 
 impl<S: Backend> Cache<S> {
-    pub(crate) fn from_store(store: S, settings: &Settings) -> Self {
+    pub(crate) fn from_parts(store: S, settings: Settings) -> Self {
+        let worker = Worker::new(
+            settings.runtime,
+            settings.refresh_concurrency,
+            settings.refresh_queue_capacity,
+            settings.refresh_timeout,
+        );
         Cache {
-            inner: Arc::new(Inner {
-                store,
-                flights: Flights::new(),
-                refresher: Refresher::new(settings),
-                counters: Arc::default(),
-            }),
+            engine: Arc::new(Engine::new(store, worker)),
         }
     }
 
@@ -187,7 +170,8 @@ impl<S: Backend> Cache<S> {
     {
         let generate = || generate().map(Ok::<T, Infallible>);
         match self
-            .run(locator.as_ref(), version, &options, generate)
+            .engine
+            .fetch(locator.as_ref(), version, &options, generate)
             .await
         {
             (Ok(value), served) => (value, served),
@@ -255,7 +239,8 @@ impl<S: Backend> Cache<S> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let (result, served) = self
-            .run(locator.as_ref(), version, &options, generate)
+            .engine
+            .fetch(locator.as_ref(), version, &options, generate)
             .await;
         result.map(|value| (value, served))
     }
@@ -263,372 +248,23 @@ impl<S: Backend> Cache<S> {
     /// Removes the entry of `locator`. A generation or refresh of it already running
     /// still answers its callers, but its result is not stored.
     pub async fn invalidate(&self, locator: impl AsRef<str>) {
-        let locator = locator.as_ref();
-        self.inner.flights.invalidate(locator);
-        if let Err(error) = self.inner.store.remove(locator).await {
-            self.store_error(locator, "remove", &error);
-        }
+        self.engine.invalidate(locator.as_ref()).await;
     }
 
     /// Removes every entry, with the same effect on running generations as
     /// [`invalidate`](Cache::invalidate).
     pub fn invalidate_all(&self) {
-        self.inner.flights.invalidate_all();
-        self.inner.store.clear();
+        self.engine.invalidate_all();
     }
 
     /// Resolves once no background refresh is queued or running: tests await it
     /// instead of sleeping, and servers to drain on shutdown.
     pub async fn wait_for_refreshes(&self) {
-        self.inner.refresher.idle().await;
+        self.engine.worker.idle().await;
     }
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
-    }
-
-    /// The strategy: one pure decision per read of the store, then its machinery.
-    async fn run<V, T, E, G, Fut>(
-        &self,
-        locator: &str,
-        version: V,
-        options: &FetchOptions,
-        generate: G,
-    ) -> (Result<T, E>, Served)
-    where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        E: Send + 'static,
-        G: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let counters = &self.inner.counters;
-        let mut generate = Some(generate);
-        loop {
-            let record = self.read(locator).await;
-            let stored = match &record {
-                None => Stored::Absent,
-                Some(r) if r.is_current_for(&version, options.fingerprint) => Stored::Current,
-                Some(_) => Stored::Outdated,
-            };
-            let runtime = match stored {
-                Stored::Outdated if !options.force_sync => self.inner.refresher.runtime(),
-                _ => None,
-            };
-            let (served, result) = match (
-                decide(stored, runtime.is_some(), options.force_sync),
-                record,
-            ) {
-                (Action::Serve, Some(record)) => {
-                    counters.hit();
-                    (Served::Hit, Ok(record.value.clone()))
-                }
-                (Action::ServeStale, Some(record)) => {
-                    if let Some(runtime) = runtime {
-                        self.refresh_in_background(
-                            runtime,
-                            locator,
-                            &version,
-                            options,
-                            &mut generate,
-                        );
-                    }
-                    Counters::bump(&counters.stale_hits);
-                    (Served::Stale, Ok(record.value.clone()))
-                }
-                (action, _) => {
-                    match self
-                        .generate_in_caller(locator, &version, options, &mut generate)
-                        .await
-                    {
-                        // The generation it joined failed: decide again.
-                        None => continue,
-                        Some(InCaller::Stored(value)) => {
-                            counters.hit();
-                            (Served::Hit, Ok(value))
-                        }
-                        Some(InCaller::Generated(result)) if action == Action::Regenerate => {
-                            Counters::bump(&counters.sync_refreshes);
-                            (Served::Sync, result)
-                        }
-                        Some(InCaller::Generated(result)) => {
-                            Counters::bump(&counters.misses);
-                            (Served::Miss, result)
-                        }
-                    }
-                }
-            };
-            served.record();
-            return (result, served);
-        }
-    }
-
-    async fn read<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
-    where
-        S: Store<V, T>,
-    {
-        match self.inner.store.read(locator).await {
-            Ok(record) => record,
-            Err(error) => {
-                self.store_error(locator, "read", &error);
-                None
-            }
-        }
-    }
-
-    /// Runs the generation in this caller, or joins one of the same or a newer version
-    /// already running. `None` when the joined one failed.
-    async fn generate_in_caller<V, T, E, G, Fut>(
-        &self,
-        locator: &str,
-        version: &V,
-        options: &FetchOptions,
-        generate: &mut Option<G>,
-    ) -> Option<InCaller<T, E>>
-    where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        G: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match self.inner.flights.lead_or_join::<V, T>(locator, version) {
-            Lead::Join(flight) => {
-                let result = flight.wait().await?;
-                let record = result.downcast::<Record<V, T>>().ok()?;
-                Some(InCaller::Generated(Ok(record.value.clone())))
-            }
-            Lead::Run(claim) => {
-                // Another leader may have stored it and left between this caller's
-                // read and its claim: then there is nothing to generate.
-                if let Some(stored) = self.read::<V, T>(locator).await {
-                    if stored.is_current_for(version, options.fingerprint) {
-                        let value = stored.value.clone();
-                        claim.complete(stored);
-                        return Some(InCaller::Stored(value));
-                    }
-                }
-                let generate = generate
-                    .take()
-                    .expect("a caller leads one generation at most");
-                // On `Err` or a panic the claim drops unfinished and the waiters take over.
-                let value = match generate().await {
-                    Ok(value) => value,
-                    Err(error) => return Some(InCaller::Generated(Err(error))),
-                };
-                let record = Arc::new(Record {
-                    version: version.clone(),
-                    value,
-                    fingerprint: options.fingerprint,
-                });
-                self.write(&claim, &record, options.expires_in).await;
-                let value = record.value.clone();
-                claim.complete(record);
-                Some(InCaller::Generated(Ok(value)))
-            }
-        }
-    }
-
-    fn refresh_in_background<V, T, E, G, Fut>(
-        &self,
-        runtime: Handle,
-        locator: &str,
-        version: &V,
-        options: &FetchOptions,
-        generate: &mut Option<G>,
-    ) where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        E: Send + 'static,
-        G: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let Some(claim) = self.inner.flights.claim_refresh::<V, T>(locator, version) else {
-            return; // one is in flight already
-        };
-        let Some(slot) = self.inner.refresher.reserve(&self.inner.counters) else {
-            Counters::bump(&self.inner.counters.refreshes_dropped);
-            tracing::debug!(
-                locator,
-                "refresh dropped: refresh concurrency and queue are full"
-            );
-            return;
-        };
-        let generate = generate
-            .take()
-            .expect("a caller schedules one refresh at most");
-        let future = generate();
-        let cache = self.clone();
-        let version = version.clone();
-        let options = options.clone();
-        drop(runtime.spawn(async move {
-            cache.refresh(claim, slot, version, options, future).await;
-        }));
-    }
-
-    async fn refresh<V, T, E, Fut>(
-        self,
-        claim: Claim,
-        mut slot: Slot,
-        version: V,
-        options: FetchOptions,
-        future: Fut,
-    ) where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        slot.start().await;
-        self.refresh_started(&claim, &mut slot, version, &options, future)
-            .await;
-        // The claim goes before the slot: once `wait_for_refreshes` sees no refresh,
-        // none still stands in the way of the next stale read's.
-        drop(claim);
-        slot.finish();
-    }
-
-    /// A refresh with a running place: takes the store-wide lock, skips if overtaken,
-    /// runs.
-    async fn refresh_started<V, T, E, Fut>(
-        &self,
-        claim: &Claim,
-        slot: &mut Slot,
-        version: V,
-        options: &FetchOptions,
-        future: Fut,
-    ) where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let counters = &self.inner.counters;
-        let locator = claim.locator();
-        let lock = match self.inner.store.lock_refresh(locator).await {
-            Ok(Some(lock)) => Some(lock),
-            Ok(None) => {
-                Counters::bump(&counters.refreshes_elsewhere);
-                return;
-            }
-            Err(error) => {
-                self.store_error(locator, "lock", &error);
-                None
-            }
-        };
-        slot.count_started();
-        // Queued behind others, or behind another process, it may have been overtaken:
-        // then skip the generator.
-        let superseded = match self.read::<V, T>(locator).await {
-            Some(stored) => stored.is_current_for(&version, options.fingerprint),
-            None => true,
-        };
-        if superseded || !claim.is_valid() {
-            Counters::bump(&counters.refreshes_completed);
-        } else {
-            self.run_refresh(claim, version, options, future).await;
-        }
-        if let Some(lock) = lock {
-            if let Err(error) = self.inner.store.unlock_refresh(locator, lock).await {
-                self.store_error(locator, "unlock", &error);
-            }
-        }
-    }
-
-    async fn run_refresh<V, T, E, Fut>(
-        &self,
-        claim: &Claim,
-        version: V,
-        options: &FetchOptions,
-        future: Fut,
-    ) where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let counters = &self.inner.counters;
-        let locator = claim.locator();
-        claim.start();
-        let limit = self.inner.refresher.timeout();
-        let limited = async {
-            match limit {
-                Some(limit) => tokio::time::timeout(limit, future).await.ok(),
-                None => Some(future.await),
-            }
-        };
-        match AssertUnwindSafe(limited).catch_unwind().await {
-            Ok(Some(Ok(value))) => {
-                let record = Arc::new(Record {
-                    version,
-                    value,
-                    fingerprint: options.fingerprint,
-                });
-                self.write(claim, &record, options.expires_in).await;
-                claim.complete(record);
-                Counters::bump(&counters.refreshes_completed);
-            }
-            Ok(Some(Err(_))) => {
-                Counters::bump(&counters.refreshes_failed);
-                tracing::warn!(
-                    locator,
-                    error_type = type_name::<E>(),
-                    "background refresh failed: its generator returned an error; the stale entry stays"
-                );
-            }
-            Ok(None) => {
-                Counters::bump(&counters.refreshes_failed);
-                tracing::warn!(
-                    locator,
-                    limit = ?limit,
-                    "background refresh timed out and was abandoned; the stale entry stays"
-                );
-            }
-            Err(panic) => {
-                Counters::bump(&counters.refreshes_failed);
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .copied()
-                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                    .unwrap_or("(not a string)");
-                tracing::warn!(
-                    locator,
-                    panic = message,
-                    "background refresh panicked; the stale entry stays"
-                );
-            }
-        }
-    }
-
-    /// Stores `record` under the claim's locator, unless the claim was invalidated or
-    /// the store holds as new a version: both decided atomically with the write.
-    async fn write<V, T>(
-        &self,
-        claim: &Claim,
-        record: &Arc<Record<V, T>>,
-        expires_in: Option<Duration>,
-    ) where
-        S: Store<V, T>,
-    {
-        let still_valid = || claim.is_valid();
-        let locator = claim.locator();
-        if let Err(error) = self
-            .inner
-            .store
-            .write(locator, record, expires_in, &still_valid)
-            .await
-        {
-            self.store_error(locator, "write", &error);
-        }
-    }
-
-    fn store_error(&self, locator: &str, operation: &str, error: &crate::store::StoreError) {
-        Counters::bump(&self.inner.counters.store_errors);
-        // At debug: a store that goes down logs that once itself, and a warning per
-        // access would flood the log while it is down.
-        tracing::debug!(locator, operation, %error, "store fault: going on without the store");
+        self.engine.counters.snapshot()
     }
 }

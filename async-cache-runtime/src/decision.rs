@@ -1,9 +1,10 @@
-//! The strategy of SPEC section 1 as a pure function, apart from the machinery that
-//! carries it out, so that every row of the table can be tested on its own.
+//! The strategy (contract §1, the table in the crate docs) as a pure function, apart
+//! from the machinery that carries it out, so that every row of the table can be
+//! tested on its own.
 
 /// What the store holds under a locator, seen from one caller's requested version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stored {
+pub(crate) enum Found {
     /// No entry, an expired one, or one of other value or version types.
     Absent,
     /// The requested version is equal to or older than the stored one.
@@ -27,24 +28,24 @@ pub(crate) enum Action {
 
 /// `worker` is whether a background refresh can run now; it only matters for an
 /// outdated entry, so callers may pass `false` for the others without looking.
-pub(crate) fn decide(stored: Stored, worker: bool, force_sync: bool) -> Action {
-    match stored {
-        Stored::Absent => Action::Generate,
-        Stored::Current => Action::Serve,
-        Stored::Outdated if force_sync || !worker => Action::Regenerate,
-        Stored::Outdated => Action::ServeStale,
+pub(crate) fn decide(found: Found, worker: bool, force_sync: bool) -> Action {
+    match found {
+        Found::Absent => Action::Generate,
+        Found::Current => Action::Serve,
+        Found::Outdated if force_sync || !worker => Action::Regenerate,
+        Found::Outdated => Action::ServeStale,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Action::*, Stored::*, *};
+    use super::{Action::*, Found::*, *};
 
-    /// One row per line of SPEC section 1's table, every combination spelled out.
+    /// Every combination of the table's inputs, spelled out.
     #[test]
     fn every_row_of_the_strategy_table() {
         let table = [
-            // stored,  worker, force_sync, action
+            // found,  worker, force_sync, action
             (Absent, false, false, Generate),
             (Absent, true, false, Generate),
             (Absent, false, true, Generate),
@@ -58,11 +59,11 @@ mod tests {
             (Outdated, true, true, Regenerate),
             (Outdated, false, true, Regenerate),
         ];
-        for (stored, worker, force_sync, expected) in table {
+        for (found, worker, force_sync, expected) in table {
             assert_eq!(
-                decide(stored, worker, force_sync),
+                decide(found, worker, force_sync),
                 expected,
-                "stored={stored:?} worker={worker} force_sync={force_sync}"
+                "found={found:?} worker={worker} force_sync={force_sync}"
             );
         }
     }

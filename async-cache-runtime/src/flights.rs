@@ -2,8 +2,11 @@
 //! "invalidation wins" are built on.
 //!
 //! A flight is registered before its generator runs and removed by its [`Claim`]'s
-//! drop, so a cancelled caller or a panicking generator never strands a waiter: the
-//! waiters see the flight fail and take over among themselves.
+//! drop, so a cancelled caller or a panicking generator never strands a waiter. How
+//! the flight ended tells the waiters what to do: a result is theirs; a *failure*
+//! (`Err` or panic) sends each to run its own generation, so no caller queues behind
+//! a chain of failures (contract §2.11); an *abandoned* flight (its caller was
+//! cancelled) lets them coalesce again.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -12,6 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
+
+use crate::store::ErasedRecord;
+
+mod reentry;
+pub(crate) use reentry::{generating, is_generating};
+#[cfg(test)]
+mod tests;
 
 type Shard = HashMap<Arc<str>, Vec<Arc<Flight>>, foldhash::fast::RandomState>;
 
@@ -43,12 +53,23 @@ pub(crate) struct Flight {
 #[derive(Clone)]
 enum State {
     Running,
-    Done(Arc<dyn Any + Send + Sync>),
+    Done(ErasedRecord),
     Failed,
+    Abandoned,
 }
 
-/// Ownership of a registered flight. Dropping it without [`Claim::complete`] fails the
-/// flight, which wakes its waiters to take over.
+/// How a joined flight ended, for its waiter.
+pub(crate) enum Landed {
+    /// Its result, shared by its runner.
+    Done(ErasedRecord),
+    /// Its generator returned `Err` or panicked: the waiter runs its own generation.
+    Failed,
+    /// Its runner went away without a result: the waiters coalesce again.
+    Abandoned,
+}
+
+/// Ownership of a registered flight. Dropping it without [`Claim::complete`] or
+/// [`Claim::fail`] abandons the flight, which wakes its waiters to take over.
 pub(crate) struct Claim {
     flights: Arc<Flights>,
     locator: Arc<str>,
@@ -85,8 +106,13 @@ impl Flights {
     }
 
     /// For a caller that must generate `version` or newer: join a running flight that
-    /// does, or claim a new one.
-    pub(crate) fn lead_or_join<V, T>(self: &Arc<Self>, locator: &str, version: &V) -> Lead
+    /// does (only if `may_join`), or claim a new one.
+    pub(crate) fn lead_or_join<V, T>(
+        self: &Arc<Self>,
+        locator: &str,
+        version: &V,
+        may_join: bool,
+    ) -> Lead
     where
         V: Ord + Clone + Send + Sync + 'static,
         T: 'static,
@@ -95,7 +121,7 @@ impl Flights {
         let mut shard = lock(self.shard(locator));
         let flights = flights_of(&mut shard, locator);
         // An invalidated flight is not joined: its result predates the invalidation.
-        let joinable = flights.iter().find(|f| {
+        let joinable = flights.iter().filter(|_| may_join).find(|f| {
             f.types == types
                 && f.started.load(SeqCst)
                 && !f.invalidated.load(SeqCst)
@@ -192,17 +218,16 @@ impl Flight {
         self.invalidated.store(true, SeqCst);
     }
 
-    /// The flight's result, shared by its runner; `None` if it failed or was
-    /// abandoned, in which case the waiter should try again.
-    pub(crate) async fn wait(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+    /// How the flight ended.
+    pub(crate) async fn wait(&self) -> Landed {
         let mut state = self.state.subscribe();
-        let state = state
-            .wait_for(|s| !matches!(s, State::Running))
-            .await
-            .ok()?;
+        let Ok(state) = state.wait_for(|s| !matches!(s, State::Running)).await else {
+            return Landed::Abandoned;
+        };
         match &*state {
-            State::Done(result) => Some(result.clone()),
-            State::Running | State::Failed => None,
+            State::Done(result) => Landed::Done(result.clone()),
+            State::Failed => Landed::Failed,
+            State::Running | State::Abandoned => Landed::Abandoned,
         }
     }
 }
@@ -222,9 +247,28 @@ impl Claim {
         &self.locator
     }
 
+    pub(crate) fn flight(&self) -> &Arc<Flight> {
+        &self.flight
+    }
+
     /// Hands `result` to every waiter; dropping the claim then releases it.
-    pub(crate) fn complete(&self, result: Arc<dyn Any + Send + Sync>) {
+    pub(crate) fn complete(&self, result: ErasedRecord) {
         self.flight.state.send_replace(State::Done(result));
+    }
+
+    /// Tells the waiters that the generator failed, so that each runs its own.
+    pub(crate) fn fail(&self) {
+        self.end_unless_done(State::Failed);
+    }
+
+    fn end_unless_done(&self, end: State) {
+        self.flight.state.send_if_modified(|state| match state {
+            State::Running => {
+                *state = end;
+                true
+            }
+            State::Done(_) | State::Failed | State::Abandoned => false,
+        });
     }
 }
 
@@ -241,12 +285,7 @@ impl Drop for Claim {
                 }
             }
         }
-        self.flight.state.send_if_modified(|state| match state {
-            State::Running => {
-                *state = State::Failed;
-                true
-            }
-            State::Done(_) | State::Failed => false,
-        });
+        // Neither completed nor failed: its runner was cancelled.
+        self.end_unless_done(State::Abandoned);
     }
 }

@@ -42,13 +42,14 @@
 mod builder;
 mod cache;
 mod decision;
+mod engine;
 mod flights;
 mod global;
 mod options;
-mod refresh;
 mod served;
 mod stats;
 pub mod store;
+mod worker;
 
 #[cfg(feature = "macros")]
 pub use async_cache_macros::async_cached;

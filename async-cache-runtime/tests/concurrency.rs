@@ -67,8 +67,10 @@ enum Event {
     },
     /// Its future was first polled.
     Poll { generation: u64 },
-    /// Its future completed or was dropped.
-    End { generation: u64 },
+    /// Its future completed or was dropped; `failed`: it returned `Err` or panicked.
+    End { generation: u64, failed: bool },
+    /// The fetch that may call it began.
+    Fetch { generation: u64 },
     /// How the fetch that made it was served (`None`: error, panic or cancelled).
     Served {
         generation: u64,
@@ -178,6 +180,7 @@ impl World {
                 generation,
                 locator,
                 background: false,
+                failed: false,
             };
             async move {
                 let mut guard = guard;
@@ -192,6 +195,7 @@ impl World {
                 for _ in 0..yields {
                     tokio::task::yield_now().await;
                 }
+                guard.failed = !matches!(kind, Kind::Ok);
                 match kind {
                     Kind::Ok => Ok(value),
                     Kind::Err => Err(format!("planned error #{generation}")),
@@ -200,6 +204,7 @@ impl World {
             }
         };
         let floor_before = self.floors[locator].load(SeqCst);
+        self.log(Event::Fetch { generation });
         let options = FetchOptions::new().force_sync(force_sync);
         let cache = self.cache.clone();
         let fetch: Pin<Box<dyn Future<Output = FetchResult> + Send>> = Box::pin(async move {
@@ -301,6 +306,7 @@ struct EndGuard {
     generation: u64,
     locator: usize,
     background: bool,
+    failed: bool,
 }
 
 impl Drop for EndGuard {
@@ -310,6 +316,7 @@ impl Drop for EndGuard {
         }
         self.world.log(Event::End {
             generation: self.generation,
+            failed: self.failed,
         });
     }
 }
@@ -373,12 +380,16 @@ impl Future for Budget {
 }
 
 /// For every generator run in a caller: no generator of the same locator and the
-/// same or a newer version was running (joinable) when it was called.
+/// same or a newer version was running (joinable) when it was called, unless a
+/// generation it could have joined failed since its fetch began (contract §2.11: a
+/// caller whose joined generation failed runs its own rather than queueing again).
 fn check_coalescing(events: &[Event]) -> Result<(), String> {
     use std::collections::HashMap;
     let mut call = HashMap::new();
     let mut first_poll = HashMap::new();
     let mut end = HashMap::new();
+    let mut failed_ends = Vec::new();
+    let mut fetch_start = HashMap::new();
     let mut background = HashMap::new();
     let mut invalidations = Vec::new();
     for (at, event) in events.iter().enumerate() {
@@ -393,8 +404,14 @@ fn check_coalescing(events: &[Event]) -> Result<(), String> {
             Event::Poll { generation } => {
                 first_poll.entry(generation).or_insert(at);
             }
-            Event::End { generation } => {
+            Event::End { generation, failed } => {
                 end.insert(generation, at);
+                if failed {
+                    failed_ends.push((generation, at));
+                }
+            }
+            Event::Fetch { generation } => {
+                fetch_start.insert(generation, at);
             }
             Event::Served { generation, served } => {
                 background.insert(generation, served == Some(Served::Stale));
@@ -424,6 +441,17 @@ fn check_coalescing(events: &[Event]) -> Result<(), String> {
         .collect();
     for (&g, &(called, locator, version)) in &call {
         if background.get(&g).copied().unwrap_or(false) {
+            continue;
+        }
+        let began = fetch_start.get(&g).copied().unwrap_or(0);
+        let after_a_joined_failure = failed_ends.iter().any(|&(f, at)| {
+            began < at
+                && at < called
+                && call
+                    .get(&f)
+                    .is_some_and(|&(_, l, v)| l == locator && v >= version)
+        });
+        if after_a_joined_failure {
             continue;
         }
         if let Some(other) = running.iter().find(|&&(o, l, v, start, stop)| {

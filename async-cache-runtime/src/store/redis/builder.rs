@@ -1,4 +1,4 @@
-//! The builder of a Redis-backed cache.
+//! The builder methods of a Redis-backed cache, and what they collect.
 
 use std::time::Duration;
 
@@ -23,7 +23,6 @@ pub const DEFAULT_REFRESH_LOCK_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_KEY_PREFIX: &str = "async-cache:";
 
 /// What a [`CacheBuilder<Redis>`] collects beyond the common settings.
-#[doc(hidden)]
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
     pub(super) url: String,

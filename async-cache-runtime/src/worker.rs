@@ -4,16 +4,15 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, oneshot};
 
-use crate::builder::Settings;
 use crate::stats::Counters;
 
-pub(crate) struct Refresher {
+pub(crate) struct Worker {
     runtime: Option<Handle>,
     /// Cleared when the builder's runtime shuts down (see [`RuntimeSentinel`]).
     runtime_alive: Arc<AtomicBool>,
@@ -24,22 +23,29 @@ pub(crate) struct Refresher {
     capacity: usize,
     idle: Notify,
     timeout: Option<Duration>,
+    /// Dropped with the worker, which ends the sentinel's task: a cache dropped
+    /// leaves no task behind on the builder's runtime.
+    _sentinel_stop: Option<oneshot::Sender<()>>,
 }
 
 /// A place in the worker, taken before a refresh is spawned. Dropping it, whether the
 /// refresh finished or its task was dropped unrun, gives the place back.
-pub(crate) struct Slot {
-    refresher: Arc<Refresher>,
+pub(crate) struct Place {
+    worker: Arc<Worker>,
     counters: Arc<Counters>,
     /// Holds a running place (a semaphore permit, given back on drop).
     running: bool,
+    /// Handed to a task: from then on, a drop unstarted means that task was dropped.
+    spawned: bool,
     /// Counted in `refreshes_started`: from then on it must end counted too.
     counted: bool,
+    /// Its outcome is counted: nothing more to count.
     finished: bool,
 }
 
-/// Lives in a task on the builder's runtime that never finishes, so it is dropped
-/// exactly when that runtime shuts down: the one signal tokio gives of it.
+/// Lives in a task on the builder's runtime that runs as long as the worker, so it is
+/// dropped when that runtime shuts down (the one signal tokio gives of it) or when the
+/// worker is gone, whichever comes first.
 struct RuntimeSentinel(Arc<AtomicBool>);
 
 impl Drop for RuntimeSentinel {
@@ -48,26 +54,33 @@ impl Drop for RuntimeSentinel {
     }
 }
 
-impl Refresher {
-    pub(crate) fn new(settings: &Settings) -> Arc<Self> {
+impl Worker {
+    pub(crate) fn new(
+        runtime: Option<Handle>,
+        concurrency: usize,
+        queue_capacity: usize,
+        timeout: Option<Duration>,
+    ) -> Arc<Self> {
         let runtime_alive = Arc::new(AtomicBool::new(true));
-        if let Some(runtime) = &settings.runtime {
+        let sentinel_stop = runtime.as_ref().map(|runtime| {
             let sentinel = RuntimeSentinel(runtime_alive.clone());
+            let (stop, stopped) = oneshot::channel::<()>();
             drop(runtime.spawn(async move {
                 let _sentinel = sentinel;
-                std::future::pending::<()>().await;
+                let _ = stopped.await;
             }));
-        }
-        let concurrency = settings.refresh_concurrency;
-        Arc::new(Refresher {
-            runtime: settings.runtime.clone(),
+            stop
+        });
+        Arc::new(Worker {
+            runtime,
             runtime_alive,
             concurrency,
             running: Semaphore::new(concurrency.min(Semaphore::MAX_PERMITS)),
             pending: AtomicUsize::new(0),
-            capacity: concurrency.saturating_add(settings.refresh_queue_capacity),
+            capacity: concurrency.saturating_add(queue_capacity),
             idle: Notify::new(),
-            timeout: settings.refresh_timeout,
+            timeout,
+            _sentinel_stop: sentinel_stop,
         })
     }
 
@@ -89,14 +102,15 @@ impl Refresher {
     }
 
     /// Takes a place in the worker, or `None` when concurrency and queue are full.
-    pub(crate) fn reserve(self: &Arc<Self>, counters: &Arc<Counters>) -> Option<Slot> {
+    pub(crate) fn reserve(self: &Arc<Self>, counters: &Arc<Counters>) -> Option<Place> {
         self.pending
             .fetch_update(SeqCst, SeqCst, |n| (n < self.capacity).then_some(n + 1))
             .ok()?;
-        Some(Slot {
-            refresher: self.clone(),
+        Some(Place {
+            worker: self.clone(),
             counters: counters.clone(),
             running: false,
+            spawned: false,
             counted: false,
             finished: false,
         })
@@ -115,10 +129,10 @@ impl Refresher {
     }
 }
 
-impl Slot {
+impl Place {
     /// Waits in the queue for a running place.
     pub(crate) async fn start(&mut self) {
-        self.refresher
+        self.worker
             .running
             .acquire()
             .await
@@ -133,33 +147,42 @@ impl Slot {
         self.counted = true;
     }
 
-    /// The refresh ended, counted as completed, failed or elsewhere.
-    pub(crate) fn finish(mut self) {
-        self.finished = true;
+    /// The place is about to move into the refresh's task.
+    pub(crate) fn spawning(&mut self) {
+        self.spawned = true;
+    }
+
+    /// The refresh's outcome: counts it in `counter` (completed, failed or elsewhere),
+    /// once, so that a shutdown after this cannot count it failed as well.
+    pub(crate) fn end(&mut self, counter: &AtomicU64) {
+        if !self.finished {
+            Counters::bump(counter);
+            self.finished = true;
+        }
     }
 }
 
-impl Drop for Slot {
+impl Drop for Place {
     fn drop(&mut self) {
         if self.running {
-            self.refresher.running.add_permits(1);
+            self.worker.running.add_permits(1);
         }
         if self.counted && !self.finished {
             // Dropped mid-run: its runtime shut down under it.
             Counters::bump(&self.counters.refreshes_failed);
             tracing::warn!("background refresh abandoned: its runtime shut down");
         }
-        if !self.running {
+        if self.spawned && !self.running {
             // A refresh task is only ever dropped unstarted by its runtime shutting
             // down: spawned onto a closed runtime, or dropped from the queue. If that
             // is the builder's runtime, it is gone for good, sentinel or not.
             Counters::bump(&self.counters.refreshes_dropped);
-            if self.refresher.runtime.is_some() {
-                self.refresher.runtime_alive.store(false, SeqCst);
+            if self.worker.runtime.is_some() {
+                self.worker.runtime_alive.store(false, SeqCst);
             }
         }
-        if self.refresher.pending.fetch_sub(1, SeqCst) == 1 {
-            self.refresher.idle.notify_waiters();
+        if self.worker.pending.fetch_sub(1, SeqCst) == 1 {
+            self.worker.idle.notify_waiters();
         }
     }
 }

@@ -1,0 +1,202 @@
+//! A background refresh, as four steps: [`schedule_refresh`](Engine::schedule_refresh)
+//! claims the locator and a place in the worker and spawns the task;
+//! [`refresh_when_placed`](Engine::refresh_when_placed) waits for a running place and
+//! releases claim and place in order; [`refresh_unless_overtaken`](Engine::refresh_unless_overtaken)
+//! takes the store-wide lock and skips a refresh that is no longer needed;
+//! [`generate_and_store`](Engine::generate_and_store) runs the generator and writes.
+
+use std::any::type_name;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use tokio::runtime::Handle;
+
+use super::{Engine, panic_message};
+use crate::FetchOptions;
+use crate::flights::{Claim, generating};
+use crate::stats::Counters;
+use crate::store::{Backend, ErasedRecord, Record, Store};
+use crate::worker::Place;
+
+impl<S: Backend> Engine<S> {
+    /// Schedules one background refresh of `locator` unless one is in flight, or
+    /// counts it dropped when the worker is full.
+    pub(super) fn schedule_refresh<V, T, E, G, Fut>(
+        self: &Arc<Self>,
+        runtime: Handle,
+        locator: &str,
+        version: &V,
+        options: &FetchOptions,
+        generate: &mut Option<G>,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        G: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let Some(claim) = self.flights.claim_refresh::<V, T>(locator, version) else {
+            return; // one is in flight already
+        };
+        let Some(mut place) = self.worker.reserve(&self.counters) else {
+            Counters::bump(&self.counters.refreshes_dropped);
+            tracing::debug!(
+                locator,
+                "refresh dropped: refresh concurrency and queue are full"
+            );
+            return;
+        };
+        let generate = generate
+            .take()
+            .expect("a caller schedules one refresh at most");
+        // A panic here resumes in the caller; the place, not yet spawned, is simply
+        // given back (it says nothing about the runtime).
+        let future = generate();
+        place.spawning();
+        let engine = self.clone();
+        let version = version.clone();
+        let options = options.clone();
+        drop(runtime.spawn(async move {
+            engine
+                .refresh_when_placed(claim, place, version, options, future)
+                .await;
+        }));
+    }
+
+    async fn refresh_when_placed<V, T, E, Fut>(
+        self: Arc<Self>,
+        claim: Claim,
+        mut place: Place,
+        version: V,
+        options: FetchOptions,
+        future: Fut,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        place.start().await;
+        self.refresh_unless_overtaken(&claim, &mut place, version, &options, future)
+            .await;
+        // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
+        // none still stands in the way of the next stale read's.
+        drop(claim);
+        drop(place);
+    }
+
+    /// Takes the store-wide lock (another process holding it: skipped), then skips the
+    /// generator if the refresh was overtaken while it waited.
+    async fn refresh_unless_overtaken<V, T, E, Fut>(
+        &self,
+        claim: &Claim,
+        place: &mut Place,
+        version: V,
+        options: &FetchOptions,
+        future: Fut,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let counters = &self.counters;
+        let locator = claim.locator();
+        let lock = match self.store.lock_refresh(locator).await {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                place.end(&counters.refreshes_elsewhere);
+                return;
+            }
+            Err(error) => {
+                self.store_error(locator, "lock", &error);
+                None
+            }
+        };
+        place.count_started();
+        // Queued behind others, or behind another process, it may have been overtaken.
+        let superseded = match self.read::<V, T>(locator).await {
+            Some(stored) => self
+                .store
+                .is_current(&stored, &version, options.fingerprint),
+            None => true,
+        };
+        if superseded || !claim.is_valid() {
+            place.end(&counters.refreshes_completed);
+        } else {
+            self.generate_and_store(claim, place, version, options, future)
+                .await;
+        }
+        if let Some(lock) = lock {
+            if let Err(error) = self.store.unlock_refresh(locator, lock).await {
+                self.store_error(locator, "unlock", &error);
+            }
+        }
+    }
+
+    async fn generate_and_store<V, T, E, Fut>(
+        &self,
+        claim: &Claim,
+        place: &mut Place,
+        version: V,
+        options: &FetchOptions,
+        future: Fut,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let counters = &self.counters;
+        let locator = claim.locator();
+        claim.start();
+        let limit = self.worker.timeout();
+        let limited = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+                None => Some(future.await),
+            }
+        };
+        let outcome = AssertUnwindSafe(generating(claim.flight(), false, limited))
+            .catch_unwind()
+            .await;
+        if !matches!(outcome, Ok(Some(Ok(_)))) {
+            claim.fail();
+        }
+        match outcome {
+            Ok(Some(Ok(value))) => {
+                let record = Arc::new(Record::new(version, value, options.fingerprint));
+                self.write(claim, &record, options.expires_in).await;
+                claim.complete(ErasedRecord::new(record));
+                place.end(&counters.refreshes_completed);
+            }
+            Ok(Some(Err(_))) => {
+                place.end(&counters.refreshes_failed);
+                tracing::warn!(
+                    locator,
+                    error_type = type_name::<E>(),
+                    "background refresh failed: its generator returned an error; the stale entry stays"
+                );
+            }
+            Ok(None) => {
+                place.end(&counters.refreshes_failed);
+                tracing::warn!(
+                    locator,
+                    limit = ?limit,
+                    "background refresh timed out and was abandoned; the stale entry stays"
+                );
+            }
+            Err(panic) => {
+                place.end(&counters.refreshes_failed);
+                tracing::warn!(
+                    locator,
+                    panic = panic_message(&*panic),
+                    "background refresh panicked; the stale entry stays"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! What a store holds: a typed [`Record`], and the one type-erased form in which the
+//! memory store, the near cache and the flights keep records of any types.
+
+use std::any::Any;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// An entry: the value, the version it was generated for, and a fingerprint of the
+/// code that generated it (`0` when unknown).
+#[derive(Debug)]
+pub struct Record<V, T> {
+    pub(crate) version: V,
+    pub(crate) value: T,
+    pub(crate) fingerprint: u64,
+}
+
+impl<V: Ord, T> Record<V, T> {
+    pub(crate) fn new(version: V, value: T, fingerprint: u64) -> Self {
+        Record {
+            version,
+            value,
+            fingerprint,
+        }
+    }
+
+    /// Whether a caller that wants `version` of the code `fingerprint` may be served
+    /// this record. An equal or *older* requested version counts as current (a
+    /// lagging replica never causes a refresh storm); a record of other code is
+    /// outdated at an equal version.
+    pub(crate) fn is_current_for(&self, version: &V, fingerprint: u64) -> bool {
+        match version.cmp(&self.version) {
+            Ordering::Less => true,
+            Ordering::Equal => fingerprint == 0 || fingerprint == self.fingerprint,
+            Ordering::Greater => false,
+        }
+    }
+
+    /// The no-downgrade rule: whether `self` may replace `stored`.
+    pub(crate) fn may_replace(&self, stored: &Self) -> bool {
+        !stored.is_current_for(&self.version, self.fingerprint)
+    }
+}
+
+/// A record of types known only to whoever stored it.
+#[derive(Clone)]
+pub(crate) struct ErasedRecord(Arc<dyn Any + Send + Sync>);
+
+impl ErasedRecord {
+    pub(crate) fn new<V, T>(record: Arc<Record<V, T>>) -> Self
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        ErasedRecord(record)
+    }
+
+    /// The record, if it is of these types. The one downcast of the crate: callers
+    /// that only look clone the handle first, which is a reference count.
+    #[inline]
+    pub(crate) fn typed<V, T>(self) -> Option<Arc<Record<V, T>>>
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.0.downcast().ok()
+    }
+}
