@@ -67,8 +67,11 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
             own.push(quote_spanned! {span=>
                 let #ident = {
                     #[allow(unused_imports)]
-                    use #private::{CanOwn as _, CannotOwn as _};
-                    #private::OwnCheck(#ident).#check()
+                    use #private::{
+                        BorrowedNotSend as _, BorrowedNotSync as _, BorrowedNotToOwned as _,
+                        CanOwn as _,
+                    };
+                    (&&&&#private::OwnCheck(#ident)).#check()
                 };
             });
             let mutability = binding.mutable.then(|| quote!(mut));

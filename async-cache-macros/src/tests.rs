@@ -272,7 +272,7 @@ fn expansion_owns_only_what_the_body_mentions() {
     );
     assert!(
         output.contains(
-            ":: async_cache_runtime :: __private :: OwnCheck (s) . __async_cached_to_owned ()"
+            ":: async_cache_runtime :: __private :: OwnCheck (s)) . __async_cached_to_owned ()"
         ),
         "{output}"
     );

@@ -439,16 +439,38 @@ pub fn cloned<T: Clone + Send + Sync + 'static>(value: &T) -> T {
     T::clone(value)
 }
 
-/// What a borrowed argument `&B` must be for a generation to own it: `B: ToOwned`
-/// (for a sized `B`, that is `Clone`), with an owned form that can move to a
-/// background refresh. The message is the one error such an argument gets.
+// The expansion checks a borrowed argument `&B` the way it checks a version (see
+// the comment above `VersionOrd`), one bound at a time: `B: ToOwned` (for a sized
+// `B`, that is `Clone`), then `B: Sync + 'static`, then an owned form that is
+// `Send + 'static`. `OwnCheck(x)` is probed through four levels of references; the
+// first yields the owned form ([`Borrowed`]), the others one error on the argument
+// and a stand-in ([`Unowned`]) that keeps the body free of further errors.
+
+/// The first bound a borrowed argument needs.
 #[diagnostic::on_unimplemented(
-    message = "the borrowed argument cannot be owned by a generation: `{Self}` must be `ToOwned + Sync + 'static` (for a sized type, `Clone + Sync + 'static`), with a `Send + 'static` owned form",
+    message = "the borrowed argument cannot be owned by a generation: `{Self}` is not `ToOwned` (for a sized type, `Clone`)",
     label = "this argument is a `&{Self}`",
     note = "a generation may run in a background refresh after the call returns, so it owns a copy of each borrowed argument it uses; derive `Clone`, or take the argument by value"
 )]
-pub trait Ownable: ToOwned<Owned: Send + 'static> + Sync + 'static {}
+pub trait OwnableToOwned: ToOwned {}
+impl<B: ?Sized + ToOwned> OwnableToOwned for B {}
 
+/// The first two bounds a borrowed argument needs.
+#[diagnostic::on_unimplemented(
+    message = "the borrowed argument cannot be owned by a generation: `{Self}` is not `Sync`",
+    label = "this argument is a `&{Self}`",
+    note = "the body, which may run in a background refresh, borrows the owned copy; use a `Sync` type (`Arc` rather than `Rc`, a lock rather than a `Cell`)"
+)]
+pub trait OwnableSync: ToOwned + Sync + 'static {}
+impl<B: ?Sized + ToOwned + Sync + 'static> OwnableSync for B {}
+
+/// Every bound a borrowed argument needs.
+#[diagnostic::on_unimplemented(
+    message = "the borrowed argument cannot be owned by a generation: the owned form of `{Self}` is not `Send`",
+    label = "this argument is a `&{Self}`",
+    note = "the owned copy moves to the generation, which may run in a background refresh"
+)]
+pub trait Ownable: ToOwned<Owned: Send + 'static> + Sync + 'static {}
 impl<B> Ownable for B
 where
     B: ?Sized + ToOwned + Sync + 'static,
@@ -456,37 +478,68 @@ where
 {
 }
 
-/// The expansion's check of a borrowed argument, as [`VersionCheck`]:
-/// `OwnCheck(x).__async_cached_to_owned()` is the owned [`Borrowed`] form when the
-/// type is [`Ownable`] ([`CanOwn`]), and otherwise one error on the argument and a
-/// stand-in ([`CannotOwn`]) that keeps the body free of further errors.
+/// See the comment above [`OwnableToOwned`].
 pub struct OwnCheck<'a, B: ?Sized>(pub &'a B);
 
-/// See [`OwnCheck`].
+/// See the comment above [`OwnableToOwned`].
 pub trait CanOwn<B: ?Sized + ToOwned> {
     /// The owned form.
-    fn __async_cached_to_owned(self) -> Borrowed<B>;
+    fn __async_cached_to_owned(&self) -> Borrowed<B>;
 }
 
-impl<B: ?Sized + Ownable> CanOwn<B> for OwnCheck<'_, B> {
+impl<B: ?Sized + Ownable> CanOwn<B> for &&&OwnCheck<'_, B> {
     #[inline(always)]
-    fn __async_cached_to_owned(self) -> Borrowed<B> {
+    fn __async_cached_to_owned(&self) -> Borrowed<B> {
         Borrowed(B::to_owned(self.0))
     }
 }
 
-/// See [`OwnCheck`].
-pub trait CannotOwn<B: ?Sized> {
+/// See the comment above [`OwnableToOwned`].
+pub trait BorrowedNotSend<B: ?Sized> {
     /// The error, and a stand-in.
-    fn __async_cached_to_owned(self) -> Unowned<B>
+    fn __async_cached_to_owned(&self) -> Unowned<B>
     where
         B: Ownable;
 }
 
-impl<B: ?Sized> CannotOwn<B> for &OwnCheck<'_, B> {
-    fn __async_cached_to_owned(self) -> Unowned<B>
+impl<B: ?Sized + ToOwned + Sync + 'static> BorrowedNotSend<B> for &&OwnCheck<'_, B> {
+    fn __async_cached_to_owned(&self) -> Unowned<B>
     where
         B: Ownable,
+    {
+        Unowned(PhantomData)
+    }
+}
+
+/// See the comment above [`OwnableToOwned`].
+pub trait BorrowedNotSync<B: ?Sized> {
+    /// The error, and a stand-in.
+    fn __async_cached_to_owned(&self) -> Unowned<B>
+    where
+        B: OwnableSync;
+}
+
+impl<B: ?Sized + ToOwned> BorrowedNotSync<B> for &OwnCheck<'_, B> {
+    fn __async_cached_to_owned(&self) -> Unowned<B>
+    where
+        B: OwnableSync,
+    {
+        Unowned(PhantomData)
+    }
+}
+
+/// See the comment above [`OwnableToOwned`].
+pub trait BorrowedNotToOwned<B: ?Sized> {
+    /// The error, and a stand-in.
+    fn __async_cached_to_owned(&self) -> Unowned<B>
+    where
+        B: OwnableToOwned;
+}
+
+impl<B: ?Sized> BorrowedNotToOwned<B> for OwnCheck<'_, B> {
+    fn __async_cached_to_owned(&self) -> Unowned<B>
+    where
+        B: OwnableToOwned,
     {
         Unowned(PhantomData)
     }
@@ -496,7 +549,7 @@ impl<B: ?Sized> CannotOwn<B> for &OwnCheck<'_, B> {
 /// original type, through [`Reborrow::get`].
 pub struct Borrowed<B: ?Sized + ToOwned>(B::Owned);
 
-/// The stand-in [`CannotOwn`] yields: never made in a program that compiles.
+/// The stand-in a failed [`OwnCheck`] yields: never made in a program that compiles.
 pub struct Unowned<B: ?Sized>(PhantomData<fn() -> Box<B>>);
 
 /// A borrowed argument as the body sees it.
