@@ -223,14 +223,18 @@ impl<'a, S: Backend, V, T> StoreCheck<'a, S, V, T> {
 }
 
 /// The traits of the store check, for the expansion to bring into scope with a glob
-/// (which of them exist depends on the features).
+/// (which of them exist depends on the features), under names no user type has: the
+/// glob is in scope where the function's return type is written.
 pub mod store_check {
     #[cfg(feature = "redis")]
     pub use super::shared::{
-        SharedNotStore, SharedValueNotDe, SharedValueNotSer, SharedVersionNotDe,
-        SharedVersionNotSer,
+        SharedNotStore as __AsyncCachedSharedNotStore,
+        SharedValueNotDe as __AsyncCachedSharedValueNotDe,
+        SharedValueNotSer as __AsyncCachedSharedValueNotSer,
+        SharedVersionNotDe as __AsyncCachedSharedVersionNotDe,
+        SharedVersionNotSer as __AsyncCachedSharedVersionNotSer,
     };
-    pub use super::{IsStore, NotStore};
+    pub use super::{IsStore as __AsyncCachedIsStore, NotStore as __AsyncCachedNotStore};
 }
 
 /// The cache stores the values: it is handed on.
