@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::Expr;
 use syn::spanned::Spanned;
@@ -205,17 +205,27 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
         output.to_token_stream()
     };
     let store_method = Ident::new("__async_cached_store", output_span);
-    let store_check = quote! {
-        let #cache_var = {
+    let value_method = Ident::new("__async_cached_value", output_span);
+    // Located at the return type: the cache as the fetch gets it, so that a store
+    // bound the value fails is reported there too.
+    let checked_cache = hygienic("__async_cached_checked_cache", output_span);
+    let value_ok = hygienic("__async_cached_value_ok", output_span);
+    let checks = quote! {
+        let #value_ok = {
+            #[allow(unused_imports)]
+            use #private::value_check::*;
+            (&&&&#private::ValueCheck::<#value_type>::of()).#value_method()
+        };
+        let #checked_cache = {
             #[allow(unused_imports)]
             use #private::store_check::*;
-            (&&&&&&&#private::StoreCheck::<_, _, #value_type>::of(#cache_var, &#version_var))
+            (&&&&&&&#value_ok.store_check::<#value_type, _, _>(#cache_var, &#version_var))
                 .#store_method()
                 .take(#cache_var)
         };
     };
     let args = quote! {
-                #cache_var,
+                #checked_cache,
                 #locator_var,
                 #version_var,
                 #options_var,
@@ -234,12 +244,10 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
                 },
     };
     // The call and its `.await` are located at the return type, where rustc then
-    // reports (once) a bound of the fetch that no argument explains: the value's or
-    // the error's.
+    // reports (once) a bound of the fetch that no argument explains: the error's.
     let mut parens = Group::new(Delimiter::Parenthesis, args);
     parens.set_span(output_span);
-    let head = respan(quote!(#private::#fetch), output_span);
-    let call = quote_spanned!(output_span=> #head #parens.await);
+    let call = quote_spanned!(output_span=> (#value_ok).#fetch #parens.await);
 
     let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = func
         .attrs
@@ -255,7 +263,7 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
             let #version_var = #version;
             let #options_var = #private::options(#force_sync, #expires_in, #fingerprint);
             let #cache_var: &#private::Cache<_> = #cache;
-            #store_check
+            #checks
             #call
         }
     }
@@ -350,20 +358,4 @@ fn place_root(expr: &Expr) -> Option<String> {
         Expr::Group(group) => place_root(&group.expr),
         _ => None,
     }
-}
-
-/// The tokens with every span (groups' included) set to `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut new = Group::new(group.delimiter(), respan(group.stream(), span));
-                new.set_span(span);
-                token = TokenTree::Group(new);
-            }
-            token.set_span(span);
-            token
-        })
-        .collect()
 }

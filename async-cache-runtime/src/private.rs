@@ -390,6 +390,230 @@ mod shared {
     shared_check!(SharedValueNotSer, &StoreCheck<'_, Redis, V, T>, [], T: SharedValue);
 }
 
+// The value type is checked the same way, at the return type, one bound at a time
+// (`Clone`, then `Send`, then `Sync`): `ValueCheck::<T>::of()` yields `Cacheable`,
+// whose `fetch` is the real one, or one error and `NotCacheable`, whose `fetch` has
+// no bounds (and never runs), so the mistake is reported once. `Cacheable` also
+// makes the store check; `NotCacheable` skips it (the value is the problem).
+
+/// The first bound a cached value needs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: it is not `Clone`",
+    label = "the cached value is a `{Self}`",
+    note = "every hit hands out a clone of the stored value: derive `Clone`, or cache an `Arc`"
+)]
+pub trait ValueClone: Clone {}
+impl<T: Clone> ValueClone for T {}
+
+/// The first two bounds a cached value needs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: it is not `Send`",
+    label = "the cached value is a `{Self}`",
+    note = "values are made in background refreshes and read from any thread: use `Arc` rather than `Rc`"
+)]
+pub trait ValueSend: Clone + Send + 'static {}
+impl<T: Clone + Send + 'static> ValueSend for T {}
+
+/// Every bound a cached value needs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: it is not `Sync`",
+    label = "the cached value is a `{Self}`",
+    note = "the stored value is shared between threads: use a lock rather than a `Cell`, `Arc` rather than `Rc`"
+)]
+pub trait ValueSync: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> ValueSync for T {}
+
+/// See the comment above [`ValueClone`].
+pub struct ValueCheck<T>(PhantomData<fn() -> T>);
+
+impl<T> ValueCheck<T> {
+    /// The check of the value type `T`.
+    #[inline(always)]
+    pub fn of() -> Self {
+        ValueCheck(PhantomData)
+    }
+}
+
+/// See the comment above [`ValueClone`].
+pub trait IsValue {
+    /// [`Cacheable`].
+    fn __async_cached_value(&self) -> Cacheable;
+}
+
+impl<T: ValueSync> IsValue for &&&ValueCheck<T> {
+    #[inline(always)]
+    fn __async_cached_value(&self) -> Cacheable {
+        Cacheable
+    }
+}
+
+/// See the comment above [`ValueClone`].
+pub trait ValueNotSync<T> {
+    /// The error.
+    fn __async_cached_value(&self) -> NotCacheable
+    where
+        T: ValueSync;
+}
+
+impl<T: Clone + Send + 'static> ValueNotSync<T> for &&ValueCheck<T> {
+    fn __async_cached_value(&self) -> NotCacheable
+    where
+        T: ValueSync,
+    {
+        NotCacheable
+    }
+}
+
+/// See the comment above [`ValueClone`].
+pub trait ValueNotSend<T> {
+    /// The error.
+    fn __async_cached_value(&self) -> NotCacheable
+    where
+        T: ValueSend;
+}
+
+impl<T: Clone> ValueNotSend<T> for &ValueCheck<T> {
+    fn __async_cached_value(&self) -> NotCacheable
+    where
+        T: ValueSend,
+    {
+        NotCacheable
+    }
+}
+
+/// See the comment above [`ValueClone`].
+pub trait ValueNotClone<T> {
+    /// The error.
+    fn __async_cached_value(&self) -> NotCacheable
+    where
+        T: ValueClone;
+}
+
+impl<T> ValueNotClone<T> for ValueCheck<T> {
+    fn __async_cached_value(&self) -> NotCacheable
+    where
+        T: ValueClone,
+    {
+        NotCacheable
+    }
+}
+
+/// The traits of the value check, for a glob import (see [`store_check`]).
+pub mod value_check {
+    pub use super::{
+        IsValue as __AsyncCachedIsValue, ValueNotClone as __AsyncCachedValueNotClone,
+        ValueNotSend as __AsyncCachedValueNotSend, ValueNotSync as __AsyncCachedValueNotSync,
+    };
+}
+
+/// The value type can be cached.
+pub struct Cacheable;
+
+impl Cacheable {
+    /// The store check (see the comment above [`Fallible`]) for values of type `T`.
+    #[inline(always)]
+    pub fn store_check<'a, T, S: Backend, V>(
+        &self,
+        cache: &'a Cache<S>,
+        version: &V,
+    ) -> StoreCheck<'a, S, V, T> {
+        StoreCheck::of(cache, version)
+    }
+
+    /// [`fetch`].
+    #[inline(always)]
+    pub async fn fetch<S, V, T, G, Fut>(
+        self,
+        cache: &Cache<S>,
+        locator: impl AsRef<str>,
+        version: V,
+        options: FetchOptions,
+        generate: G,
+    ) -> T
+    where
+        S: Stores<V, T>,
+        V: Version,
+        T: Clone + Send + Sync + 'static,
+        G: FnOnce() -> Fut + Send,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        fetch(cache, locator, version, options, generate).await
+    }
+
+    /// [`try_fetch`].
+    #[inline(always)]
+    pub async fn try_fetch<S, V, T, E, G, Fut>(
+        self,
+        cache: &Cache<S>,
+        locator: impl AsRef<str>,
+        version: V,
+        options: FetchOptions,
+        generate: G,
+    ) -> Result<T, E>
+    where
+        S: Stores<V, T>,
+        V: Version,
+        T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        G: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        try_fetch(cache, locator, version, options, generate).await
+    }
+}
+
+/// The value type cannot be cached: an error was reported.
+pub struct NotCacheable;
+
+/// What [`NotCacheable`] hands on instead of a store check.
+pub struct StoreSkipped;
+
+impl StoreSkipped {
+    /// A stand-in: no second error about the store.
+    pub fn __async_cached_store(&self) -> NotStored {
+        NotStored
+    }
+}
+
+impl NotCacheable {
+    /// No store check.
+    pub fn store_check<T, S: Backend, V>(&self, _: &Cache<S>, _: &V) -> StoreSkipped {
+        StoreSkipped
+    }
+
+    /// A stand-in with no bounds: never runs.
+    pub async fn fetch<S: Backend, V, T, G, Fut>(
+        self,
+        _: &Cache<S>,
+        _: impl AsRef<str>,
+        _: V,
+        _: FetchOptions,
+        _: G,
+    ) -> T
+    where
+        G: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        unreachable!("`NotCacheable` is only named by code that does not compile")
+    }
+
+    /// A stand-in with no bounds: never runs.
+    pub async fn try_fetch<S: Backend, V, T, E, G, Fut>(
+        self,
+        _: &Cache<S>,
+        _: impl AsRef<str>,
+        _: V,
+        _: FetchOptions,
+        _: G,
+    ) -> Result<T, E>
+    where
+        G: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        unreachable!("`NotCacheable` is only named by code that does not compile")
+    }
+}
+
 /// `Cache::fetch_with`, reached without method syntax so that no user trait or
 /// type in scope can change what it means.
 pub async fn fetch<S, V, T, G, Fut>(
