@@ -506,7 +506,8 @@ pub mod value_check {
     };
 }
 
-/// The value type can be cached.
+/// The value type can be cached. The expansion calls its methods with method
+/// syntax; they are inherent, so no user trait in scope can change what they mean.
 pub struct Cacheable;
 
 impl Cacheable {
