@@ -20,6 +20,9 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
         version,
         force_sync,
         expires_in,
+        refresh_after,
+        fail_safe,
+        soft_timeout,
         cache,
         krate,
         receiver,
@@ -41,8 +44,8 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
 
     // The arguments whose value may still be borrowed by the `locator` or `cache`
     // results when the generator takes the arguments: those are cloned, not moved.
-    // `version` (`'static`), `force_sync` (`bool`) and `expires_in` (`Duration`)
-    // cannot borrow anything, and neither can a locator whose value is owned.
+    // `version` (`'static`), `force_sync` (`bool`) and the `Duration`s (`expires_in`,
+    // `refresh_after`, `fail_safe`, `soft_timeout`) cannot borrow anything, and neither can a locator whose value is owned.
     let mut borrowed = HashSet::new();
     let locator_kind = LocatorKind::of(&locator);
     if locator_kind != LocatorKind::Owned {
@@ -184,10 +187,14 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
         Some(expr) => expr.to_token_stream(),
         None => quote!(false),
     };
-    let expires_in = match expires_in {
+    let duration = |expr: Option<Expr>| match expr {
         Some(expr) => quote!(::core::option::Option::Some(#expr)),
         None => quote!(::core::option::Option::None),
     };
+    let expires_in = duration(expires_in);
+    let refresh_after = duration(refresh_after);
+    let fail_safe = duration(fail_safe);
+    let soft_timeout = duration(soft_timeout);
     let cache = match cache {
         Some(expr) => expr.to_token_stream(),
         None => quote!(#private::global()),
@@ -261,7 +268,14 @@ pub(crate) fn expand(model: Model, fingerprint: u64) -> TokenStream {
             #(#inner_attrs)*
             let #locator_var = #locator;
             let #version_var = #version;
-            let #options_var = #private::options(#force_sync, #expires_in, #fingerprint);
+            let #options_var = #private::options(
+                #force_sync,
+                #expires_in,
+                #refresh_after,
+                #fail_safe,
+                #soft_timeout,
+                #fingerprint,
+            );
             let #cache_var: &#private::Cache<_> = #cache;
             #checks
             #call

@@ -45,15 +45,21 @@ use proc_macro2::TokenStream as TokenStream2;
 /// | argument | required | meaning |
 /// | --- | --- | --- |
 /// | `locator = <expr>` | yes | the key: any `AsRef<str>` value, e.g. `format!("things/{id}")` or `key.as_str()` |
-/// | `version = <expr>` | yes | any `Ord + Clone + Send + Sync + 'static` value, e.g. `thing.updated_at` |
+/// | `version = <expr>` | yes, unless `refresh_after` is given (it is then `()`: caching by time alone) | any `Ord + Clone + Send + Sync + 'static` value, e.g. `thing.updated_at` |
 /// | `force_sync` or `force_sync = <bool>` | no | regenerate a stale entry in the caller instead of serving it stale; evaluated per call, e.g. `force_sync = user.is_editor()` |
 /// | `expires_in = <Duration>` | no | hard expiry of what this function writes, e.g. `Duration::from_secs(3600)` |
+/// | `refresh_after = <Duration>` | no | an entry this old is stale even at a current version |
+/// | `fail_safe = <Duration>` | no | keep an expired entry this long as a fallback for a failed generation |
+/// | `soft_timeout = <Duration>` | no | a caller waiting this long on a generation is answered with the fallback |
 /// | `cache = <expr>` | no | an expression that coerces to `&Cache<S>` for any store `S` (the in-memory `Cache`, or `Cache<Redis>` with the `redis` feature), e.g. `&MY_CACHE` or `&self.cache`; default `async_cache_runtime::global()` |
 /// | `crate = <path>` | no | where the runtime is, for a renamed dependency: a path or a string, e.g. `crate = ::my_cache` or `crate = "::my_cache"` |
 ///
-/// `locator`, `version`, `force_sync`, `expires_in` and `cache` are ordinary
-/// expressions evaluated in the function, before the fetch: they may use the
-/// arguments, `.await`, and `?` (when the function returns `Result` or `Option`).
+/// `locator`, `version`, `force_sync`, the `Duration`s and `cache` are ordinary
+/// expressions evaluated in the function, before the fetch (a literal where a
+/// `Duration` is expected, `refresh_after = 60`, is an error naming `Duration`):
+/// they may use the arguments, `.await`, and `?` (when the function returns `Result`
+/// or `Option`). `refresh_after`, `fail_safe` and `soft_timeout` are the per-call
+/// options of the same names (contract §6 in the `async_cache_runtime` docs).
 ///
 /// ```
 /// use std::sync::LazyLock;
@@ -86,7 +92,8 @@ use proc_macro2::TokenStream as TokenStream2;
 ///     let locator = format!("things/{id}");
 ///     // Checked first: a type that cannot be a version is one error, here.
 ///     let version = __private::checked_version(load_thing(id).await?.updated_at);
-///     let options = __private::options(/* force_sync */ false, /* expires_in */ None, FINGERPRINT);
+///     // force_sync, then expires_in, refresh_after, fail_safe, soft_timeout.
+///     let options = __private::options(false, None, None, None, None, FINGERPRINT);
 ///     let cache: &Cache<_> = __private::global();
 ///     // `fetch` instead when the return type is not a `Result`.
 ///     __private::try_fetch(cache, locator, version, options, || {
@@ -120,8 +127,8 @@ use proc_macro2::TokenStream as TokenStream2;
 /// *the body refers to* and returns a `'static` future. A fresh hit copies nothing.
 ///
 /// - An argument the body refers to is **moved** into the generation, so it must be
-///   `Send + 'static`. That includes arguments `version`, `force_sync` or
-///   `expires_in` mention (their values, a `'static` version, a `bool` and a
+///   `Send + 'static`. That includes arguments `version`, `force_sync` or a
+///   `Duration` argument mention (their values, a `'static` version, a `bool` and a
 ///   `Duration`, cannot borrow anything), and arguments a `locator` whose value is an
 ///   owned `String` mentions: `format!(..)`, `x.to_string()`, `x.to_owned()`,
 ///   `String::from(..)`, `x.clone()` of a place, a string literal. So generic and

@@ -63,6 +63,12 @@ const ARGS: &[&str] = &[
     "[]",
     "{}",
     "locator = \"k\", version = 1, force_sync = true, expires_in = d, cache = &C, crate = c",
+    "locator = \"k\", refresh_after = Duration::from_secs(60)",
+    "locator = \"k\", refresh_after = 60",
+    "locator = \"k\", version = 1, fail_safe = 1, soft_timeout = \"1s\"",
+    "locator = \"k\", version = 1, refresh_after = a, fail_safe = b, soft_timeout = c",
+    "locator = \"k\", refresh_after",
+    "locator = \"k\", soft_timeout = d",
 ];
 
 const ITEMS: &[&str] = &[
@@ -232,7 +238,7 @@ fn arbitrary_token_streams_never_panic() {
     }
     // Random words often leave a bracket open, which does not tokenize; the seed is
     // fixed, so this many did tokenize and were expanded.
-    assert_eq!((tried, exercised), (60_000, 28_983), "tried, exercised");
+    assert_eq!((tried, exercised), (64_000, 31_167), "tried, exercised");
 }
 
 #[test]
@@ -470,4 +476,45 @@ fn the_fingerprint_ignores_docs_and_lint_attributes_only() {
     ] {
         assert_ne!(print(different), base, "{different}");
     }
+}
+
+#[test]
+fn time_arguments_pass_through_and_refresh_after_alone_caches_by_time() {
+    let output = expand(
+        "locator = \"k\", refresh_after = age, fail_safe = keep, soft_timeout = wait",
+        "async fn f(age: Duration, keep: Duration, wait: Duration) -> u8 { 1 }",
+    );
+    assert!(
+        output.contains("let __async_cached_value = () ;"),
+        "the version is `()`: {output}"
+    );
+    assert!(
+        output.contains(
+            "options (false , :: core :: option :: Option :: None , :: core :: option :: Option :: Some (age) , :: core :: option :: Option :: Some (keep) , :: core :: option :: Option :: Some (wait) ,"
+        ),
+        "{output}"
+    );
+
+    let error = |args: &str| {
+        expand_attribute(
+            tokens(args).unwrap(),
+            tokens("async fn f() -> u8 { 1 }").unwrap(),
+        )
+        .to_string()
+    };
+    for name in ["refresh_after", "fail_safe", "soft_timeout", "expires_in"] {
+        let output = error(&format!("locator = \"k\", version = 1, {name} = 60"));
+        assert!(
+            output.contains(&format!(
+                "`{name}` expects a `std::time::Duration`, e.g. `{name} = Duration::from_secs(60)`"
+            )),
+            "{output}"
+        );
+        assert_eq!(output.matches("compile_error").count(), 1, "{output}");
+    }
+    let output = error("locator = \"k\", soft_timeout = d");
+    assert!(
+        output.contains("missing `version`") && output.contains("refresh_after"),
+        "{output}"
+    );
 }

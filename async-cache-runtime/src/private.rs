@@ -9,15 +9,29 @@ use crate::FetchOptions;
 pub use crate::global;
 use crate::store::{Backend, Store};
 
-/// Options for one call of an annotated function.
-pub fn options(force_sync: bool, expires_in: Option<Duration>, fingerprint: u64) -> FetchOptions {
-    let options = FetchOptions::new()
+/// Options for one call of an annotated function: `force_sync`, then the `Duration`
+/// arguments in the order `expires_in`, `refresh_after`, `fail_safe`,
+/// `soft_timeout` (each `None` when not given), then the body's fingerprint.
+pub fn options(
+    force_sync: bool,
+    expires_in: Option<Duration>,
+    refresh_after: Option<Duration>,
+    fail_safe: Option<Duration>,
+    soft_timeout: Option<Duration>,
+    fingerprint: u64,
+) -> FetchOptions {
+    let mut options = FetchOptions::new()
         .force_sync(force_sync)
         .fingerprint(fingerprint);
-    match expires_in {
-        Some(ttl) => options.expires_in(ttl),
-        None => options,
+    if let Some(ttl) = expires_in {
+        options = options.expires_in(ttl);
     }
+    // `FetchOptions` has no `refresh_after`, `fail_safe` or `soft_timeout` yet: when
+    // it does, each is set here as `expires_in` is, e.g.
+    // `options = options.refresh_after(age)`. Until then they are accepted and have
+    // no effect.
+    let _ = (refresh_after, fail_safe, soft_timeout);
+    options
 }
 
 /// What a version must be.
