@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use async_cache_runtime::store::Store;
 use async_cache_runtime::{Cache, Served, Stats, async_cached};
 use axum::Json;
 use axum::Router;
@@ -227,9 +228,7 @@ impl App {
         match &self.tier {
             Tier::Memory(cache) => Served::capture(render_thing(cache, self, id, preview)).await,
             #[cfg(feature = "redis")]
-            Tier::Shared(cache) => {
-                Served::capture(render_thing_shared(cache, self, id, preview)).await
-            }
+            Tier::Shared(cache) => Served::capture(render_thing(cache, self, id, preview)).await,
         }
     }
 
@@ -294,32 +293,17 @@ impl App {
 /// A thing's JSON, cached under `things/{id}` for the row's `updated_at`. The version
 /// is read per request (a cheap indexed query); an unknown id fails there with 404,
 /// before the cache is asked, so nothing is cached for it. `preview` renders an
-/// outdated entry now instead of serving it stale.
+/// outdated entry now instead of serving it stale. One function for either store:
+/// this process's memory, or the shared tier (`--redis`, one render across every
+/// process), which also needs the version and the JSON to be serde (they are).
 #[async_cached(
     locator = format!("things/{id}"),
     version = app.db.updated_at(id).await?,
     force_sync = preview,
     cache = cache,
 )]
-async fn render_thing(
-    cache: &Cache,
-    app: &App,
-    id: i64,
-    preview: bool,
-) -> Result<String, AppError> {
-    app.render(id).await
-}
-
-/// The same over the shared tier (`--redis`): one render across every process.
-#[cfg(feature = "redis")]
-#[async_cached(
-    locator = format!("things/{id}"),
-    version = app.db.updated_at(id).await?,
-    force_sync = preview,
-    cache = cache,
-)]
-async fn render_thing_shared(
-    cache: &Cache<async_cache_runtime::Redis>,
+async fn render_thing<S: Store<i64, String>>(
+    cache: &Cache<S>,
     app: &App,
     id: i64,
     preview: bool,

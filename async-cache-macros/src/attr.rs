@@ -9,8 +9,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Path, Token};
 
 /// The valid argument names, for error messages.
-pub(crate) const EXPECTED: &str =
-    "expected one of `locator`, `version`, `force_sync`, `expires_in`, `cache`, `crate`";
+pub(crate) const EXPECTED: &str = "expected one of `locator`, `version`, `force_sync`, `expires_in`, `refresh_after`, `fail_safe`, `soft_timeout`, `cache`, `crate`";
 
 /// An argument's value with the span of its name, for errors about the argument.
 pub(crate) struct Named<T> {
@@ -32,6 +31,9 @@ pub(crate) struct Args {
     pub(crate) version: Option<Named<Expr>>,
     pub(crate) force_sync: Option<Named<ForceSync>>,
     pub(crate) expires_in: Option<Named<Expr>>,
+    pub(crate) refresh_after: Option<Named<Expr>>,
+    pub(crate) fail_safe: Option<Named<Expr>>,
+    pub(crate) soft_timeout: Option<Named<Expr>>,
     pub(crate) cache: Option<Named<Expr>>,
     pub(crate) krate: Option<Named<Path>>,
 }
@@ -54,10 +56,16 @@ impl Parse for Args {
                     let value = expr_value(input, &name, "version = thing.updated_at")?;
                     set(&mut args.version, name, value)?;
                 }
-                "expires_in" => {
-                    let example = "expires_in = std::time::Duration::from_secs(60)";
-                    let value = expr_value(input, &name, example)?;
-                    set(&mut args.expires_in, name, value)?;
+                "expires_in" | "refresh_after" | "fail_safe" | "soft_timeout" => {
+                    let example = format!("{key} = std::time::Duration::from_secs(60)");
+                    let value = expr_value(input, &name, &example)?;
+                    let slot = match key.as_str() {
+                        "expires_in" => &mut args.expires_in,
+                        "refresh_after" => &mut args.refresh_after,
+                        "fail_safe" => &mut args.fail_safe,
+                        _ => &mut args.soft_timeout,
+                    };
+                    set(slot, name, value)?;
                 }
                 "cache" => {
                     let value = expr_value(input, &name, "cache = &MY_CACHE")?;
@@ -77,20 +85,23 @@ impl Parse for Args {
                         return Err(needs_value(&name, "crate = ::my_renamed_runtime"));
                     }
                     input.parse::<Token![=]>()?;
-                    if input.peek(LitStr) {
+                    // A string, as tokio and serde accept it, or a path.
+                    let path = if input.peek(LitStr) {
                         let lit: LitStr = input.parse()?;
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            "`crate` expects a path, not a string: `crate = ::my_renamed_runtime`",
-                        ));
-                    }
-                    if input.is_empty() || input.peek(Token![,]) {
+                        lit.parse_with(Path::parse_mod_style).map_err(|_| {
+                            syn::Error::new(
+                                lit.span(),
+                                "`crate` expects a path, e.g. `crate = ::my_renamed_runtime` or `crate = \"::my_renamed_runtime\"`",
+                            )
+                        })?
+                    } else if input.is_empty() || input.peek(Token![,]) {
                         return Err(syn::Error::new(
                             name.span(),
-                            "`crate` expects a path: `crate = ::my_renamed_runtime`",
+                            "`crate` expects a path: `crate = ::my_renamed_runtime` or `crate = \"::my_renamed_runtime\"`",
                         ));
-                    }
-                    let path = input.call(Path::parse_mod_style)?;
+                    } else {
+                        input.call(Path::parse_mod_style)?
+                    };
                     set(&mut args.krate, name, path)?;
                 }
                 _ => {

@@ -7,6 +7,7 @@
 mod attr;
 mod expand;
 mod self_visitor;
+mod uses;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -44,15 +45,21 @@ use proc_macro2::TokenStream as TokenStream2;
 /// | argument | required | meaning |
 /// | --- | --- | --- |
 /// | `locator = <expr>` | yes | the key: any `AsRef<str>` value, e.g. `format!("things/{id}")` or `key.as_str()` |
-/// | `version = <expr>` | yes | any `Ord + Clone + Send + Sync + 'static` value, e.g. `thing.updated_at` |
+/// | `version = <expr>` | yes, unless `refresh_after` is given (it is then `()`: caching by time alone) | any `Ord + Clone + Send + Sync + 'static` value, e.g. `thing.updated_at` |
 /// | `force_sync` or `force_sync = <bool>` | no | regenerate a stale entry in the caller instead of serving it stale; evaluated per call, e.g. `force_sync = user.is_editor()` |
 /// | `expires_in = <Duration>` | no | hard expiry of what this function writes, e.g. `Duration::from_secs(3600)` |
-/// | `cache = <expr>` | no | an expression that coerces to `&Cache`, e.g. `&MY_CACHE` or `&self.cache`; default `async_cache_runtime::global()` |
-/// | `crate = <path>` | no | where the runtime is, for a renamed dependency, e.g. `crate = ::my_cache` |
+/// | `refresh_after = <Duration>` | no | an entry this old is stale even at a current version |
+/// | `fail_safe = <Duration>` | no | keep an expired entry this long as a fallback for a failed generation |
+/// | `soft_timeout = <Duration>` | no | a caller waiting this long on a generation is answered with the fallback |
+/// | `cache = <expr>` | no | an expression that coerces to `&Cache<S>` for any store `S` (the in-memory `Cache`, or `Cache<Redis>` with the `redis` feature), e.g. `&MY_CACHE` or `&self.cache`; default `async_cache_runtime::global()` |
+/// | `crate = <path>` | no | where the runtime is, for a renamed dependency: a path or a string, e.g. `crate = ::my_cache` or `crate = "::my_cache"` |
 ///
-/// `locator`, `version`, `force_sync`, `expires_in` and `cache` are ordinary
-/// expressions evaluated in the function, before the fetch: they may use the
-/// arguments, `.await`, and `?` (when the function returns `Result` or `Option`).
+/// `locator`, `version`, `force_sync`, the `Duration`s and `cache` are ordinary
+/// expressions evaluated in the function, before the fetch (a literal where a
+/// `Duration` is expected, `refresh_after = 60`, is an error naming `Duration`):
+/// they may use the arguments, `.await`, and `?` (when the function returns `Result`
+/// or `Option`). `refresh_after`, `fail_safe` and `soft_timeout` are the per-call
+/// options of the same names (contract §6 in the `async_cache_runtime` docs).
 ///
 /// ```
 /// use std::sync::LazyLock;
@@ -83,13 +90,17 @@ use proc_macro2::TokenStream as TokenStream2;
 /// ```ignore
 /// async fn render_thing(id: u64) -> Result<String, Error> {
 ///     let locator = format!("things/{id}");
-///     let version = load_thing(id).await?.updated_at;
-///     let options = __private::options(/* force_sync */ false, /* expires_in */ None, FINGERPRINT);
+///     // Checked first: a type that cannot be a version is one error, here.
+///     let version = __private::checked_version(load_thing(id).await?.updated_at);
+///     // force_sync, then expires_in, refresh_after, fail_safe, soft_timeout.
+///     let options = __private::options(false, None, None, None, None, FINGERPRINT);
 ///     let cache: &Cache<_> = __private::global();
 ///     // `fetch` instead when the return type is not a `Result`.
 ///     __private::try_fetch(cache, locator, version, options, || {
 ///         // Runs only when a generation runs: a hit copies no argument.
-///         let id = __private::cloned(&id);      // mentioned by `locator`/`version`: cloned
+///         // The locator is an owned `String` and the version cannot borrow: `id`
+///         // is moved (`__private::cloned(&id)` where a locator may borrow it).
+///         let id = __private::owned(id);
 ///         async move {
 ///             let thing = load_thing(id).await?;  // the original body
 ///             Ok(render(&thing))
@@ -101,34 +112,91 @@ use proc_macro2::TokenStream as TokenStream2;
 ///
 /// `FINGERPRINT` is a hash of the function's tokens: with the shared (Redis) tier,
 /// an entry written by another build of the function is stale whatever its version.
+/// Doc comments and attributes that cannot change the value are left out of it
+/// (`#[doc]`/`///`, `#[allow]`, `#[warn]`, `#[deny]`, `#[forbid]`, `#[expect]`,
+/// `#[inline]`, `#[cold]`, `#[must_use]`, `#[track_caller]`, `#[deprecated]`, and the
+/// `clippy::`, `rustfmt::` and `diagnostic::` tool attributes), so editing a `///`
+/// line does not make every shared entry stale. Other attributes count, attribute
+/// macros such as `#[tracing::instrument]` included: one may rewrite the body.
 ///
 /// # Arguments of the function, and their bounds
 ///
 /// The body may run in a background refresh after the call has returned, so it owns
 /// what it uses. The generator is two-staged: a closure the runtime calls only when a
 /// generation actually runs (a miss, or to start a refresh), which owns the arguments
-/// *the body mentions* and returns a `'static` future. A fresh hit copies nothing.
+/// *the body refers to* and returns a `'static` future. A fresh hit copies nothing.
 ///
-/// - An argument the body mentions is **moved** into the generation, so it must be
-///   `Send + 'static`.
-/// - An argument also mentioned by `locator`, `version`, `force_sync`, `expires_in` or
-///   `cache` (including inside a format string, `"{id}"`) may still be borrowed by
-///   their results (`locator = key.as_str()`), so it is **cloned** instead: it must be
-///   `Clone + Send + Sync + 'static`. (Write `locator = key.clone()` if you would rather
-///   the locator took it.)
+/// - An argument the body refers to is **moved** into the generation, so it must be
+///   `Send + 'static`. That includes arguments `version`, `force_sync` or a
+///   `Duration` argument mention (their values, a `'static` version, a `bool` and a
+///   `Duration`, cannot borrow anything), and arguments a `locator` whose value is an
+///   owned `String` mentions: `format!(..)`, `x.to_string()`, `x.to_owned()`,
+///   `String::from(..)`, `x.clone()` of a place, a string literal. So generic and
+///   `impl Trait` arguments used this way need no `Clone`:
+///
+///   ```
+///   # use async_cache_runtime::async_cached;
+///   #[async_cached(locator = format!("g/{x}"), version = 1u64)]
+///   async fn g<T: std::fmt::Display + Send + Sync + 'static>(x: T) -> String {
+///       format!("<{x}>")
+///   }
+///   # #[tokio::main] async fn main() { assert_eq!(g(1).await, "<1>"); }
+///   ```
+/// - An argument mentioned by a `locator` whose value may still borrow it
+///   (`locator = key.as_str()`, any expression not listed above) or by `cache`
+///   (`cache = &self.cache`) is **cloned** instead, when a generation runs: it must be
+///   `Clone + Send + Sync + 'static`. A locator that names a place (`locator = key`,
+///   `locator = self.key`) is borrowed, not moved out of it, so the body may use
+///   `key` too (cloned for it). A version that names a place (`version = rev`,
+///   `version = thing.rev`) rooted at an argument the body also uses is cloned out
+///   of it rather than moved (versions are `Clone`; a `Copy` one is just copied).
+///   Other expressions are evaluated as written, before the generator takes the
+///   arguments: `version = compute(rev)` moves `rev` as Rust would.
 /// - A borrowed argument `x: &str`, `x: &[T]` or `x: &T` is owned through `ToOwned`
 ///   (`String`, `Vec<T>`, `T`) and re-borrowed in the body under the same name with
 ///   the same type. `&'static T` arguments are simply copied.
 /// - `&self` is cloned: `Self` must be `Clone + Send + Sync + 'static` (make it cheap,
 ///   e.g. an `Arc` inside). `self` in the body, including inside macro invocations
-///   such as `format!("{}", self.name)`, means the clone. By-value `self`,
-///   `self: Arc<Self>` and the like are moved (cloned if the expressions mention `self`).
+///   such as `format!("{}", self.name)` and `macro_rules!` defined in the body,
+///   means the clone; the `self` of a nested item (`fn`, `impl`, `trait`) is its
+///   own. By-value `self`, `self: Arc<Self>` and the like are moved (cloned if
+///   `locator` or `cache` may borrow `self`).
 /// - `&mut` arguments and `&mut self` cannot be shared with a background refresh: they
 ///   are an error. Take the value, a shared reference, or keep the state behind a lock.
-/// - Arguments the body does not mention are never copied; patterns such as
-///   `(a, b): (u8, u8)` are supported, `ref` bindings are not.
+/// - Arguments the body does not refer to are never copied. Rust's scoping decides:
+///   an argument the body only shadows (`let x = 5;` before any use, a closure or
+///   `match` parameter of the same name, a nested `fn`'s parameter) is not taken and
+///   needs no bound. `let x = x.to_string();` does use the argument (the right side
+///   is evaluated before the new `x` exists), so that argument is moved. Names in a
+///   macro invocation count as uses. Patterns such as `(a, b): (u8, u8)` are
+///   supported, `ref` bindings are not.
 ///
-/// A missing bound is an error that points at the argument.
+/// A missing bound is one error that points at what needs it: the argument, the
+/// `version` expression (a version that is not `Ord`, `Clone`, `Send` or `Sync` is
+/// reported once, for the first of these it lacks), or the return type.
+///
+/// # Any store
+///
+/// `cache` may be any `&Cache<S>`, so one function can serve both the in-memory
+/// store and the shared tier: be generic over the store with the
+/// `async_cache_runtime::store::Store<V, T>` trait. The shared tier encodes values and
+/// versions with serde, so there (and only there) they must also be
+/// `serde::Serialize + serde::de::DeserializeOwned`.
+///
+/// ```
+/// use async_cache_runtime::store::Store;
+/// use async_cache_runtime::{Cache, async_cached};
+///
+/// #[async_cached(locator = format!("things/{id}"), version = updated_at, cache = cache)]
+/// async fn render<S: Store<u64, String>>(cache: &Cache<S>, id: u64, updated_at: u64) -> String {
+///     format!("{id} at {updated_at}")
+/// }
+/// # #[tokio::main] async fn main() {
+/// let memory = Cache::new();
+/// assert_eq!(render(&memory, 1, 7).await, "1 at 7");
+/// // With the `redis` feature, `render(&shared, 1, 7)` for a `Cache<Redis>` too.
+/// # }
+/// ```
 ///
 /// The value (the return type, or the `Ok` type of a `Result`) must be
 /// `Clone + Send + Sync + 'static`, and an error type `Send + 'static`.
@@ -189,10 +257,11 @@ use proc_macro2::TokenStream as TokenStream2;
 ///
 /// # Errors
 ///
-/// Misuse is a compile error on the offending token, and the original function is
+/// Misuse is one compile error on the offending token, and the original function is
 /// still emitted: a non-`async` fn, a missing `locator` or `version`, an unknown or
-/// repeated argument, a `force_sync` that is not a bool, an `impl Trait` return type,
-/// `&mut` arguments, `ref` bindings.
+/// repeated argument, a `force_sync` that is not a bool, a literal where a
+/// `Duration` is expected, an `impl Trait` return type, `&mut` arguments, `ref`
+/// bindings, a version, value or borrowed argument lacking a bound.
 #[proc_macro_attribute]
 pub fn async_cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_attribute(args.into(), item.into()).into()
@@ -214,19 +283,96 @@ pub(crate) fn expand_attribute(args: TokenStream2, item: TokenStream2) -> TokenS
     }
 }
 
-/// A stable, nonzero FNV-1a hash of the attribute and the function, as written.
+/// A stable, nonzero FNV-1a hash of the attribute and the function as written, less
+/// what cannot change the value it makes (see [`neutral`]), so that editing a doc
+/// comment does not make every entry the shared tier holds for it stale.
 fn fingerprint(args: &TokenStream2, item: &TokenStream2) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in args
+    for byte in without_neutral_attributes(args.clone())
         .to_string()
         .bytes()
         .chain([0])
-        .chain(item.to_string().bytes())
+        .chain(without_neutral_attributes(item.clone()).to_string().bytes())
     {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
     hash.max(1)
+}
+
+/// Removes every `#[..]` / `#![..]` attribute that [`neutral`] allows, wherever it
+/// is (on the function, its parameters, statements, nested items).
+fn without_neutral_attributes(tokens: TokenStream2) -> TokenStream2 {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if let TokenTree::Punct(pound) = &tokens[i] {
+            if pound.as_char() == '#' {
+                let bang =
+                    matches!(&tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                let at = i + 1 + usize::from(bang);
+                if let Some(TokenTree::Group(group)) = tokens.get(at) {
+                    if group.delimiter() == Delimiter::Bracket && neutral(&group.stream()) {
+                        i = at + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        out.push(match &tokens[i] {
+            TokenTree::Group(group) => {
+                let mut new = Group::new(
+                    group.delimiter(),
+                    without_neutral_attributes(group.stream()),
+                );
+                new.set_span(group.span());
+                TokenTree::Group(new)
+            }
+            other => other.clone(),
+        });
+        i += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// Whether an attribute's contents (`doc = ".."`, `allow(..)`, ...) leave the value a
+/// function makes unchanged: docs (`///` included), lint levels, code-generation
+/// hints and tool attributes. Anything else is kept in the fingerprint, including
+/// attribute macros such as `#[tracing::instrument]`: they may rewrite the body, and
+/// one that does not costs only one re-generation per entry when it changes.
+fn neutral(contents: &TokenStream2) -> bool {
+    use proc_macro2::TokenTree;
+    let Some(TokenTree::Ident(first)) = contents.clone().into_iter().next() else {
+        return false;
+    };
+    let first = first.to_string();
+    let tool = {
+        let mut tokens = contents.clone().into_iter().skip(1);
+        matches!(
+            (tokens.next(), tokens.next()),
+            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == ':' && b.as_char() == ':'
+        )
+    };
+    if tool {
+        matches!(first.as_str(), "clippy" | "rustfmt" | "diagnostic")
+    } else {
+        matches!(
+            first.as_str(),
+            "doc"
+                | "allow"
+                | "warn"
+                | "deny"
+                | "forbid"
+                | "expect"
+                | "inline"
+                | "cold"
+                | "must_use"
+                | "track_caller"
+                | "deprecated"
+        )
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@ pub(crate) fn self_ident(location: Span) -> Ident {
     )
 }
 
-/// Replaces the value `self` (not `self::path`, not inside nested items) everywhere in
-/// a body, including inside macro invocations (token by token). Counts replacements.
+/// Replaces the value `self` (not `self::path`) everywhere in a body, including
+/// inside macro invocations and `macro_rules!` definitions (token by token), but not
+/// inside other nested items (`fn`, `impl`, `trait`, ...), whose `self` is their
+/// own. Counts replacements.
 #[derive(Default)]
 pub(crate) struct SelfVisitor {
     pub(crate) replaced: usize,
@@ -66,6 +68,15 @@ impl VisitMut for SelfVisitor {
         node.tokens = self.tokens(std::mem::take(&mut node.tokens));
     }
 
-    /// A nested item has its own `self`, if any.
-    fn visit_item_mut(&mut self, _: &mut Item) {}
+    /// A nested item has its own `self`, if any, and is left alone; but a
+    /// `macro_rules!` defined in the body may name the method's `self` (its locals
+    /// resolve where it is defined), so its tokens are rewritten, as async-trait
+    /// does.
+    fn visit_item_mut(&mut self, item: &mut Item) {
+        if let Item::Macro(item) = item {
+            if item.mac.path.is_ident("macro_rules") {
+                self.visit_macro_mut(&mut item.mac);
+            }
+        }
+    }
 }

@@ -4,7 +4,10 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, FnArg, Ident, ItemFn, Lit, Pat, Path, ReturnType, Type, parse_quote};
+use syn::{
+    Expr, ExprLit, FnArg, Ident, ItemFn, Lit, Pat, Path, ReturnType, Type, parse_quote,
+    parse_quote_spanned,
+};
 
 use crate::attr::{self, Args, ForceSync, Named};
 
@@ -16,6 +19,9 @@ pub(crate) struct Model {
     pub(crate) version: Expr,
     pub(crate) force_sync: Option<Expr>,
     pub(crate) expires_in: Option<Expr>,
+    pub(crate) refresh_after: Option<Expr>,
+    pub(crate) fail_safe: Option<Expr>,
+    pub(crate) soft_timeout: Option<Expr>,
     pub(crate) cache: Option<Expr>,
     pub(crate) krate: Path,
     pub(crate) receiver: Option<SelfParam>,
@@ -142,18 +148,26 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Model> {
         }
     }
 
-    let (locator, version) = match (args.locator, args.version) {
+    // Without a `version`, `refresh_after` caches by time alone: the version is `()`.
+    let version = match (args.version, &args.refresh_after) {
+        (None, Some(refresh_after)) => Some(Named {
+            name: refresh_after.name.clone(),
+            value: parse_quote_spanned!(refresh_after.name.span()=> ()),
+        }),
+        (version, _) => version,
+    };
+    let (locator, version) = match (args.locator, version) {
         (Some(locator), Some(version)) => (locator, version),
         (locator, version) => {
             let missing = match (&locator, &version) {
                 (None, None) => {
-                    "missing `locator` and `version`; write `#[async_cached(locator = <expr>, version = <expr>)]`, e.g. `locator = format!(\"things/{id}\"), version = thing.updated_at`"
+                    "missing `locator` and `version`; write `#[async_cached(locator = <expr>, version = <expr>)]`, e.g. `locator = format!(\"things/{id}\"), version = thing.updated_at` (`version` may be left out only with `refresh_after = <Duration>`, to cache by time alone)"
                 }
                 (None, _) => {
                     "missing `locator`; add `locator = <expr>`, any `AsRef<str>` value, e.g. `locator = format!(\"things/{id}\")`"
                 }
                 _ => {
-                    "missing `version`; add `version = <expr>`, any `Ord` value, e.g. `version = thing.updated_at`"
+                    "missing `version`; add `version = <expr>`, any `Ord` value, e.g. `version = thing.updated_at`, or `refresh_after = <Duration>` to cache by time alone"
                 }
             };
             errors.push(syn::Error::new(attr::attribute_span(), missing));
@@ -185,15 +199,24 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Model> {
             Some(expr)
         }
     };
-    let expires_in = args.expires_in.map(|named| {
-        if let Some(lit) = literal(&named.value) {
-            errors.push(syn::Error::new(
-                lit.span(),
-                "`expires_in` expects a `std::time::Duration`, e.g. `expires_in = Duration::from_secs(60)`",
-            ));
-        }
-        named.value
-    });
+    let mut duration = |named: Option<Named<Expr>>| {
+        named.map(|named| {
+            if let Some(lit) = literal(&named.value) {
+                let name = &named.name;
+                errors.push(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`{name}` expects a `std::time::Duration`, e.g. `{name} = Duration::from_secs(60)`"
+                    ),
+                ));
+            }
+            named.value
+        })
+    };
+    let expires_in = duration(args.expires_in);
+    let refresh_after = duration(args.refresh_after);
+    let fail_safe = duration(args.fail_safe);
+    let soft_timeout = duration(args.soft_timeout);
     let cache = args.cache.map(|named| {
         if let Some(lit) = literal(&named.value) {
             errors.push(syn::Error::new(
@@ -215,6 +238,9 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Model> {
         version: version.value,
         force_sync,
         expires_in,
+        refresh_after,
+        fail_safe,
+        soft_timeout,
         cache,
         krate,
         receiver,

@@ -276,7 +276,7 @@ static GENERIC_RUNS: AtomicUsize = AtomicUsize::new(0);
 async fn sum<T, N>(name: N, items: Vec<T>) -> T
 where
     T: Copy + std::iter::Sum<T> + Clone + Send + Sync + 'static,
-    N: AsRef<str> + Clone + Send + Sync + 'static,
+    N: AsRef<str> + Send + Sync + 'static,
 {
     GENERIC_RUNS.fetch_add(1, SeqCst);
     let _ = name.as_ref();
@@ -337,4 +337,117 @@ async fn global_cache_and_patterns() {
     assert_eq!(runs(&GLOBAL_RUNS), 1);
     let after = async_cache_runtime::global().stats();
     assert_eq!(after.misses - before.misses, 1);
+}
+
+// --- own only what is still borrowed ------------------------------------------------------
+
+static OWNING: LazyLock<Cache> = LazyLock::new(Cache::new);
+static OWNING_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// `Display` but not `Clone`.
+struct Name(&'static str);
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Not `Clone` either: its version is copied out of it.
+struct Revision {
+    number: u64,
+}
+
+// The locator is an owned `String` once `format!` has run: `x` is moved into the
+// generation, so it needs no `Clone`.
+#[async_cached(locator = format!("g/{x}"), version = 1u64, cache = &OWNING)]
+async fn generic_display<T: std::fmt::Display + Send + Sync + 'static>(x: T) -> String {
+    OWNING_RUNS.fetch_add(1, SeqCst);
+    format!("<{x}>")
+}
+
+#[async_cached(locator = x.to_string(), version = revision.number, cache = &OWNING)]
+async fn impl_display(
+    x: impl std::fmt::Display + Send + Sync + 'static,
+    revision: Revision,
+) -> String {
+    OWNING_RUNS.fetch_add(1, SeqCst);
+    format!("<{x}> at {}", revision.number)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_an_owned_locator_names_need_no_clone() {
+    assert_eq!(generic_display(Name("a")).await, "<a>", "miss");
+    assert_eq!(generic_display(Name("a")).await, "<a>", "hit");
+    assert_eq!(generic_display(7_u8).await, "<7>", "another locator");
+    assert_eq!(runs(&OWNING_RUNS), 2);
+
+    let at = |number| Revision { number };
+    assert_eq!(impl_display(Name("b"), at(1)).await, "<b> at 1", "miss");
+    assert_eq!(impl_display(Name("b"), at(1)).await, "<b> at 1", "hit");
+    assert_eq!(runs(&OWNING_RUNS), 3);
+    assert_eq!(impl_display(Name("b"), at(2)).await, "<b> at 1", "stale");
+    OWNING.wait_for_refreshes().await;
+    assert_eq!(
+        impl_display(Name("b"), at(2)).await,
+        "<b> at 2",
+        "refreshed with the moved arguments"
+    );
+    assert_eq!(runs(&OWNING_RUNS), 4);
+}
+
+static KEY_CLONES: AtomicUsize = AtomicUsize::new(0);
+
+/// A key that counts its clones.
+struct Key(String);
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        KEY_CLONES.fetch_add(1, SeqCst);
+        Key(self.0.clone())
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+// A place locator is borrowed: the body's `key` is a clone made only when a
+// generation runs.
+#[async_cached(locator = key, version = 1_u8, cache = &OWNING)]
+async fn by_key(key: Key) -> usize {
+    key.0.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_borrowed_locator_copies_nothing_on_a_hit() {
+    let key = || Key("by_key".to_owned());
+    assert_eq!(by_key(key()).await, 6);
+    assert_eq!(KEY_CLONES.load(SeqCst), 1, "cloned for the miss");
+    assert_eq!(by_key(key()).await, 6);
+    assert_eq!(by_key(key()).await, 6);
+    assert_eq!(KEY_CLONES.load(SeqCst), 1, "hits copy nothing");
+}
+
+static SHADOWED: LazyLock<Cache> = LazyLock::new(Cache::new);
+static SHADOWED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+// The body only shadows `name`, so the generation does not take it: an `Rc` (not
+// `Send`) is fine.
+#[async_cached(locator = format!("shadowed/{name}"), version = 1_u8, cache = &SHADOWED)]
+async fn shadowed(name: std::rc::Rc<str>, n: usize) -> usize {
+    SHADOWED_RUNS.fetch_add(1, SeqCst);
+    let name = n * 2;
+    let double = |name: usize| name * 2;
+    double(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argument_the_body_shadows_is_not_taken() {
+    assert_eq!(shadowed("a".into(), 1).await, 4);
+    assert_eq!(shadowed("a".into(), 5).await, 4, "hit");
+    assert_eq!(shadowed("b".into(), 5).await, 20);
+    assert_eq!(runs(&SHADOWED_RUNS), 2);
 }

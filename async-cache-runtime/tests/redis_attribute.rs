@@ -1,5 +1,6 @@
 //! `#[async_cached]` over the shared tier: `cache = &SHARED` with a `Cache<Redis>`,
-//! and the body fingerprint stored with each record.
+//! the body fingerprint stored with each record, and one function generic over the
+//! store serving both tiers.
 #![cfg(all(feature = "redis", feature = "macros"))]
 
 mod support;
@@ -7,6 +8,7 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, LazyLock, OnceLock};
 
+use async_cache_runtime::store::Store;
 use async_cache_runtime::{Cache, Redis, async_cached};
 use support::redis_server::RedisServer;
 
@@ -65,4 +67,49 @@ async fn annotated_functions_reach_a_shared_cache() {
     other.wait_for_refreshes().await;
     assert_eq!(runs.load(SeqCst), 1);
     assert_eq!(SHARED.stats().store_errors, 0);
+}
+
+static GENERIC_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+// One annotated function for any store.
+#[async_cached(locator = format!("generic/{id}"), version = updated_at, cache = cache)]
+async fn render_anywhere<S: Store<u64, String>>(
+    cache: &Cache<S>,
+    id: u64,
+    updated_at: u64,
+) -> String {
+    GENERIC_RUNS.fetch_add(1, SeqCst);
+    format!("generic {id} at {updated_at}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_function_serves_both_stores() {
+    let server = RedisServer::start();
+    let shared: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix("generic:")
+        .build();
+    let memory = Cache::new();
+
+    assert_eq!(render_anywhere(&memory, 1, 1).await, "generic 1 at 1");
+    assert_eq!(render_anywhere(&memory, 1, 1).await, "generic 1 at 1");
+    assert_eq!(GENERIC_RUNS.load(SeqCst), 1, "a memory hit");
+    assert_eq!(render_anywhere(&shared, 1, 1).await, "generic 1 at 1");
+    assert_eq!(render_anywhere(&shared, 1, 1).await, "generic 1 at 1");
+    assert_eq!(
+        GENERIC_RUNS.load(SeqCst),
+        2,
+        "a shared hit; the stores are apart"
+    );
+    // Whatever the key layout under the prefix, the entry is in Redis.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("generic:*")
+        .query(&mut server.admin())
+        .unwrap();
+    assert!(
+        keys.iter().any(|key| key.ends_with("generic/1")),
+        "written to Redis: {keys:?}"
+    );
+    assert_eq!((memory.stats().misses, shared.stats().misses), (1, 1));
+    assert_eq!(shared.stats().store_errors, 0);
 }

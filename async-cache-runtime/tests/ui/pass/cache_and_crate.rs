@@ -42,6 +42,12 @@ async fn every_argument(ttl: u64) -> u64 {
     ttl
 }
 
+// As a string, as tokio and serde accept it.
+#[async_cached(locator = "string", version = 1_u8, crate = "::renamed")]
+async fn crate_as_string() -> u8 {
+    1
+}
+
 fn main() {
-    let _ = (lazy, from_fn, from_state, every_argument);
+    let _ = (lazy, from_fn, from_state, every_argument, crate_as_string);
 }

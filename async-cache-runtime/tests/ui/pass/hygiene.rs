@@ -29,4 +29,21 @@ async fn collide(
     __async_cached_cache + __async_cached_ret + __async_cached_self
 }
 
+// Types named like the checks' traits and results, in the return type (where the
+// store check's names are in scope) and in the arguments.
+#[derive(Clone)]
+struct IsStore;
+#[derive(Clone)]
+struct NotStore;
+struct IsVersion;
+struct VersionCheck;
+struct Yes;
+struct No;
+
+#[async_cached(locator = "checks", version = 1_u8)]
+async fn checks(a: &'static IsVersion, b: VersionCheck, c: Yes, d: No) -> (IsStore, NotStore) {
+    let _ = (a, b, c, d);
+    (IsStore, NotStore)
+}
+
 fn main() {}

@@ -43,6 +43,24 @@ impl Service {
         text
     }
 
+    // A `macro_rules!` defined in the body names the method's `self` (rewritten, as
+    // async-trait does); the `self` of a nested `impl` stays its own.
+    #[async_cached(locator = "macro_rules", version = 1_u8, cache = &SHARED)]
+    async fn in_macro_rules(&self) -> String {
+        macro_rules! name {
+            () => {
+                self.name.to_string()
+            };
+        }
+        struct Other(u8);
+        impl Other {
+            fn get(&self) -> u8 {
+                self.0
+            }
+        }
+        format!("{}{}", name!(), Other(1).get())
+    }
+
     // By value: moved, or cloned when an expression mentions `self`.
     #[async_cached(locator = "by_value", version = 1_u8, cache = &SHARED)]
     async fn by_value(mut self) -> String {

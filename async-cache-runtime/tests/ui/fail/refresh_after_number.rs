@@ -1,6 +1,6 @@
 use async_cache_runtime::async_cached;
 
-#[async_cached(locator = "k", version = 1, crate = "async_cache_runtime")]
+#[async_cached(locator = "k", refresh_after = 60)]
 async fn f() -> u32 {
     1
 }
