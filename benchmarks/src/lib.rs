@@ -1,11 +1,11 @@
-//! What the criterion benches and `examples/bench_report.rs` share: the contenders,
-//! their keys and values, and the measurements. Every contender gets the same
-//! locator strings (`&str`), returns the same value type ([`Value`]) and is bounded by
-//! the same capacity ([`CAPACITY`]) unless it is the unbounded reference line.
+//! The benchmarks of async-cache, shared by the criterion benches (`cargo bench -p
+//! benchmarks`), the report behind the README's "Performance" tables (`cargo run
+//! --release -p benchmarks`) and the load benchmark (`cargo run --release -p benchmarks
+//! --bin load`, see [`load`]).
 //!
-//! Included by path from the root package's `examples/bench_report.rs`, so it only
-//! uses crates both packages have as dev-dependencies.
-#![allow(dead_code)]
+//! The hit contenders: every contender gets the same locator strings (`&str`), returns
+//! the same value type ([`Value`]) and is bounded by the same capacity ([`CAPACITY`])
+//! unless it is the unbounded reference line.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -18,6 +18,9 @@ use async_cache_runtime::{Cache, async_cached};
 use cached::macros::cached;
 use hdrhistogram::Histogram;
 
+pub mod codec;
+pub mod load;
+pub mod machine;
 #[cfg(feature = "redis")]
 pub mod redis_tier;
 
