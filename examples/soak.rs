@@ -9,56 +9,23 @@
 //! cargo run --release --example soak -- --quick # seconds (also `tests/soak_quick.rs`)
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, FetchOptions, Served, Stats};
+use test_support::{CountingAllocator, Rng};
 
 // --- a counting allocator ---------------------------------------------------------
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is to the system allocator.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
-            PEAK.fetch_max(live, Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is to the system allocator.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is to the system allocator.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            if new_size >= layout.size() {
-                let live =
-                    LIVE.fetch_add(new_size - layout.size(), Relaxed) + new_size - layout.size();
-                PEAK.fetch_max(live, Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Relaxed);
-            }
-        }
-        new
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
+
+/// It counts from the process's first allocation, so live bytes never go below zero.
+fn bytes(live: isize) -> usize {
+    usize::try_from(live).unwrap_or(0)
+}
 
 // --- the run ----------------------------------------------------------------------
 
@@ -174,18 +141,6 @@ impl fmt::Display for Report {
     }
 }
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
 struct Shared {
     cache: Cache,
     versions: Vec<AtomicU32>,
@@ -205,7 +160,7 @@ impl Shared {
 }
 
 async fn worker(shared: Arc<Shared>, config: Config, task: u64, fetches: u64) {
-    let mut rng = Rng((task + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(task + 1);
     let locators = u64::from(config.locators);
     // Nine fetches in ten go to a hot twentieth of the locators.
     let hot = (locators / 20).max(1);
@@ -279,8 +234,7 @@ pub fn run(config: &Config) -> Result<Report, Vec<String>> {
         .enable_all()
         .build()
         .expect("a two-worker runtime");
-    let baseline_bytes = LIVE.load(Relaxed);
-    PEAK.store(baseline_bytes, Relaxed);
+    let baseline_bytes = bytes(ALLOCATOR.reset_peak());
     let shared = Arc::new(Shared {
         cache: Cache::builder().max_capacity(config.max_capacity).build(),
         versions: (0..config.locators).map(|_| AtomicU32::new(1)).collect(),
@@ -347,7 +301,7 @@ pub fn run(config: &Config) -> Result<Report, Vec<String>> {
         s.refreshes_failed > 0 && caller_errors > 0 && s.stale_hits > 0 && s.hits > 0,
         "the soak exercised failures, stale hits and hits",
     );
-    let peak_bytes = PEAK.load(Relaxed);
+    let peak_bytes = bytes(ALLOCATOR.peak_bytes());
     if peak_bytes > config.memory_bound {
         violations.push(format!(
             "peak heap {peak_bytes} bytes over the bound {}",
@@ -364,7 +318,7 @@ pub fn run(config: &Config) -> Result<Report, Vec<String>> {
         caller_errors,
         baseline_bytes,
         peak_bytes,
-        end_bytes: LIVE.load(Relaxed),
+        end_bytes: bytes(ALLOCATOR.live_bytes()),
         drain,
     };
     if violations.is_empty() {

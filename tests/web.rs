@@ -8,26 +8,10 @@ mod web_support;
 
 use std::time::Duration;
 
-use web_support::{CHILD_ENV, TempDir, WebServer, count, get, put, stats, stats_when};
-
-/// The example itself, compiled into this binary: each server is this binary run
-/// again (see `web_support`).
-#[path = "../examples/web.rs"]
-#[allow(dead_code)]
-mod web_example;
+use web_support::{TempDir, WebServer, count, get, put, stats, stats_when};
 
 const RENDER: Duration = Duration::from_millis(400);
 const AT_ONCE: Duration = Duration::from_millis(200);
-
-/// Not a check: the server process that the other tests start (this binary run again
-/// with `ASYNC_CACHE_WEB_EXAMPLE_ARGS`). Without that variable it does nothing.
-#[test]
-fn web_example_process() {
-    if let Ok(args) = std::env::var(CHILD_ENV) {
-        let status = web_example::run(args.lines().map(str::to_owned));
-        std::process::exit(status.into());
-    }
-}
 
 fn start(dir: &TempDir) -> WebServer {
     start_rendering_in(dir, RENDER)
@@ -330,7 +314,7 @@ async fn shutdown_drains_the_running_refresh() {
 #[cfg(all(feature = "redis", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_over_one_redis_render_once() {
-    let redis = web_support::redis_server::RedisServer::start();
+    let redis = web_support::RedisServer::start();
     let dir = TempDir::new("shared");
     let db = dir.path().join("things.db");
     let args = [

@@ -1,12 +1,12 @@
-//! SPEC 2.1 and 2.11: concurrent misses run one generation; a cancelled or panicking
-//! leader hands over; callers never wait on an older version.
+//! Contract §2.1 and §2.11 (crate docs): concurrent misses run one generation; a
+//! cancelled or panicking leader hands over; callers never wait on an older version.
 
 mod common;
 
 use std::sync::Arc;
 
 use async_cache_runtime::{Cache, FetchOptions, Served};
-use common::{Counter, Gate, within};
+use common::{Arrivals, Counter, Gate, parked, within};
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 
@@ -17,30 +17,33 @@ async fn concurrent_misses_run_the_generator_once() {
     let cache = Cache::new();
     let runs = Counter::new();
     let gate = Gate::new();
+    let arrivals = Arrivals::new();
     let tasks: Vec<_> = (0..CALLERS)
         .map(|_| {
             let (cache, runs, gate) = (cache.clone(), runs.clone(), gate.clone());
+            let arrivals = arrivals.clone();
             tokio::spawn(async move {
-                cache
-                    .fetch("herd", 1, move || async move {
-                        runs.bump();
-                        gate.wait().await;
-                        "value".to_string()
-                    })
-                    .await
+                let fetch = cache.fetch("herd", 1, move || async move {
+                    runs.bump();
+                    gate.wait().await;
+                    "value".to_string()
+                });
+                parked(fetch, &arrivals).await
             })
         })
         .collect();
-    // Give the callers time to pile up behind the one generation; a straggler that
-    // comes after it is a hit, which the assertions allow.
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Every caller waits: the one generating on the gate, the others on it.
+    within("callers parked", arrivals.wait_for(CALLERS)).await;
     gate.open();
     let values = within("herd", join_all(tasks)).await;
     assert!(values.into_iter().all(|v| v.unwrap() == "value"));
     assert_eq!(runs.get(), 1);
     let stats = cache.stats();
-    assert!(stats.misses > 1, "callers were coalesced: {stats:?}");
-    assert_eq!(stats.misses + stats.hits, CALLERS as u64);
+    assert_eq!(
+        (stats.misses, stats.hits),
+        (CALLERS as u64, 0),
+        "every caller was a miss served by the one generation: {stats:?}"
+    );
 }
 
 /// Starts a leader whose generator signals `started` and then never finishes.
@@ -56,20 +59,24 @@ fn hanging_leader(cache: &Cache, started: &Gate) -> tokio::task::JoinHandle<u32>
     })
 }
 
-fn waiters(cache: &Cache, runs: &Counter, n: usize) -> Vec<tokio::task::JoinHandle<u32>> {
-    (0..n)
+/// Spawns `n` callers of `k` whose own generator (run only if they take over) counts
+/// in `runs`; returns once all of them wait on the generation already running.
+async fn waiters(cache: &Cache, runs: &Counter, n: usize) -> Vec<tokio::task::JoinHandle<u32>> {
+    let arrivals = Arrivals::new();
+    let waiting = (0..n)
         .map(|_| {
-            let (cache, runs) = (cache.clone(), runs.clone());
+            let (cache, runs, arrivals) = (cache.clone(), runs.clone(), arrivals.clone());
             tokio::spawn(async move {
-                cache
-                    .fetch("k", 1, move || async move {
-                        runs.bump();
-                        7
-                    })
-                    .await
+                let fetch = cache.fetch("k", 1, move || async move {
+                    runs.bump();
+                    7
+                });
+                parked(fetch, &arrivals).await
             })
         })
-        .collect()
+        .collect();
+    within("waiters parked", arrivals.wait_for(n)).await;
+    waiting
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -79,8 +86,7 @@ async fn a_cancelled_leader_hands_over_to_one_waiter() {
     let leader = hanging_leader(&cache, &started);
     within("leader start", started.wait()).await;
     let runs = Counter::new();
-    let waiting = waiters(&cache, &runs, 100);
-    tokio::task::yield_now().await;
+    let waiting = waiters(&cache, &runs, 100).await;
     leader.abort();
     let values = within("waiters", join_all(waiting)).await;
     assert!(values.into_iter().all(|v| v.unwrap() == 7));
@@ -96,7 +102,9 @@ async fn a_panicking_leader_hands_over_and_the_panic_resumes_in_it() {
     let cache = Cache::new();
     let started = Gate::new();
     let release = Gate::new();
-    let leader = {
+    // Typed: a generator that only panics would otherwise make a value of another
+    // type, which the `u32` waiters would not join.
+    let leader: JoinHandle<u32> = {
         let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
         tokio::spawn(async move {
             cache
@@ -110,8 +118,7 @@ async fn a_panicking_leader_hands_over_and_the_panic_resumes_in_it() {
     };
     within("leader start", started.wait()).await;
     let runs = Counter::new();
-    let waiting = waiters(&cache, &runs, 100);
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let waiting = waiters(&cache, &runs, 100).await;
     release.open();
     let leader = within("leader", leader).await;
     let panic = leader.expect_err("the leader's panic resumes in the leader");
@@ -140,20 +147,20 @@ async fn a_failed_leader_returns_its_error_and_the_waiters_generate_again_once()
     };
     within("leader start", started.wait()).await;
     let runs = Counter::new();
+    let arrivals = Arrivals::new();
     let waiting: Vec<_> = (0..100)
         .map(|_| {
-            let (cache, runs) = (cache.clone(), runs.clone());
+            let (cache, runs, arrivals) = (cache.clone(), runs.clone(), arrivals.clone());
             tokio::spawn(async move {
-                cache
-                    .try_fetch("k", 1, move || async move {
-                        runs.bump();
-                        Ok::<u32, &str>(7)
-                    })
-                    .await
+                let fetch = cache.try_fetch("k", 1, move || async move {
+                    runs.bump();
+                    Ok::<u32, &str>(7)
+                });
+                parked(fetch, &arrivals).await
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    within("waiters parked", arrivals.wait_for(100)).await;
     release.open();
     assert_eq!(
         within("leader", leader).await.unwrap(),
@@ -211,24 +218,28 @@ async fn an_older_caller_joins_a_newer_generation() {
     let cache = Cache::new();
     let (newer, release) = held_caller(&cache, 2, "generated for 2").await;
     let runs = Counter::new();
+    let arrivals = Arrivals::new();
     let older = {
-        let (cache, runs) = (cache.clone(), runs.clone());
+        let (cache, runs, arrivals) = (cache.clone(), runs.clone(), arrivals.clone());
         tokio::spawn(async move {
-            cache
-                .fetch("k", 1, move || async move {
-                    runs.bump();
-                    "generated for 1"
-                })
-                .await
+            let fetch = cache.fetch("k", 1, move || async move {
+                runs.bump();
+                "generated for 1"
+            });
+            parked(fetch, &arrivals).await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    within("older caller parked", arrivals.wait_for(1)).await;
     release.open();
     assert_eq!(within("newer", newer).await.unwrap(), "generated for 2");
     assert_eq!(within("older", older).await.unwrap(), "generated for 2");
     assert_eq!(runs.get(), 0);
     let stats = cache.stats();
-    assert_eq!(stats.misses + stats.hits, 2, "{stats:?}");
+    assert_eq!(
+        (stats.misses, stats.hits),
+        (2, 0),
+        "both were served by the one generation: {stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

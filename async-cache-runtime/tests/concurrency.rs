@@ -27,28 +27,7 @@ use std::task::{Context, Poll};
 use async_cache_runtime::{Cache, FetchOptions, Served, Stats};
 use common::{parse_provenance, provenance, quiet_planned_panics, within};
 use futures_util::FutureExt;
-
-/// xorshift64*: a seedable generator, so that a failing schedule replays.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use test_support::Rng;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {

@@ -1,5 +1,5 @@
-//! SPEC 2.5 and 2.6: failures keep the old value, are counted and logged, release
-//! their claim; only successes are cached.
+//! Contract §2.5 and §2.6 (crate docs): failures keep the old value, are counted and
+//! logged, release their claim; only successes are cached.
 
 mod common;
 

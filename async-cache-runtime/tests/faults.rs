@@ -107,7 +107,9 @@ async fn a_hung_refresh_holds_only_its_own_claim() {
 
 /// With one running place, a hung refresh starves every other locator's refresh:
 /// they queue, then are dropped and counted, and their stale reads still answer at
-/// once. (No refresh timeout exists: this documents the limit.)
+/// once. This documents the limit without `CacheBuilder::refresh_timeout` (off by
+/// default); with it the hung refresh is abandoned and frees its place
+/// (`refresh.rs::a_refresh_past_refresh_timeout_is_abandoned_and_frees_its_claim`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_place_a_hung_refresh_starves_refreshes_but_not_reads() {
     let cache = Cache::builder()
@@ -146,9 +148,10 @@ async fn with_one_place_a_hung_refresh_starves_refreshes_but_not_reads() {
 }
 
 /// After `invalidate`, a caller that misses must not be handed the result of a
-/// generation that began before the invalidation (SPEC 2.10: its result "is not
-/// stored", so nor should it answer callers that came after). Today a later miss joins
-/// the voided flight: here it waits on a generator that never completes.
+/// generation that began before the invalidation (contract §2.10 (crate docs): its
+/// result "is not stored", so nor should it answer callers that came after). A
+/// regression test: a later miss used to join the voided flight, and here would wait
+/// on a generator that never completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miss_after_invalidate_does_not_join_the_voided_flight() {
     // A background refresh that hangs.

@@ -1,33 +1,28 @@
-//! SPEC 2.8: a fresh hit allocates nothing of its own. Counted with a global
-//! allocator that counts this thread's allocations.
+//! Contract §2.8 (crate docs): a fresh hit allocates nothing of its own. Counted with
+//! the counting global allocator of `test-support`, on this thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use async_cache_runtime::{Cache, async_cached};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use test_support::CountingAllocator;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator::new();
 
 fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+    ALLOCATOR.thread_allocations()
+}
+
+/// Without the counting allocator in use every count would be zero and the test would
+/// pass vacuously.
+fn assert_counting() {
+    let before = allocations();
+    drop(std::hint::black_box(Box::new(0_u64)));
+    assert_eq!(
+        allocations(),
+        before + 1,
+        "the counting allocator counts this thread"
+    );
 }
 
 const HITS: u64 = 10_000;
@@ -45,6 +40,7 @@ fn fresh_hits_allocate_nothing_of_their_own() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        assert_counting();
         let cache = Cache::new();
         let value = Arc::new(vec![7_u8; 4096]);
         let keys: Vec<String> = (0..100).map(|i| format!("things/{i}")).collect();

@@ -1,5 +1,5 @@
-//! SPEC sections 1 and 2 as a reference model, checked against the real `Cache` on
-//! proptest-generated operation sequences.
+//! The contract's §1 and §2 (crate docs) as a reference model, checked against the
+//! real `Cache` on proptest-generated operation sequences.
 //!
 //! The model is a sequential state machine per locator: what the store holds (version,
 //! which generation made it, whether it may expire) and the one background refresh
@@ -9,7 +9,7 @@
 //! be in, closed under those spontaneous steps (a refresh lands or is discarded, a TTL
 //! entry expires), and each observation narrows it: a fetch's value and the way it was
 //! served must be explained by at least one possible state. An empty set is a
-//! contradiction with the SPEC, reported with the operations so far; proptest then
+//! contradiction with the contract, reported with the operations so far; proptest then
 //! shrinks the sequence to a minimal one.
 //!
 //! Every operation runs on a current-thread runtime, so a case replays the same way
@@ -689,7 +689,7 @@ proptest! {
     }
 }
 
-/// The model itself, on a hand-written sequence: it must accept the SPEC's examples
+/// The model itself, on a hand-written sequence: it must accept the contract's examples
 /// and reject a downgrade, or it checks nothing.
 #[test]
 fn the_model_accepts_the_spec_and_rejects_a_downgrade() {

@@ -1,6 +1,6 @@
-//! SPEC section 1, "worker available": outside tokio there is no worker and stale
-//! entries are regenerated in the caller; a builder runtime serves any caller until
-//! it shuts down.
+//! Contract §1 (crate docs), "worker available": outside tokio there is no worker and
+//! stale entries are regenerated in the caller; a builder runtime serves any caller
+//! until it shuts down.
 
 mod common;
 
@@ -29,24 +29,32 @@ fn outside_tokio_stale_entries_are_regenerated_in_the_caller() {
 
 #[test]
 fn outside_tokio_misses_still_coalesce_across_threads() {
+    const THREADS: usize = 8;
     let cache = Cache::new();
     let runs = common::Counter::new();
+    let arrivals = common::Arrivals::new();
     std::thread::scope(|scope| {
-        for _ in 0..8 {
-            let (cache, runs) = (cache.clone(), runs.clone());
+        for _ in 0..THREADS {
+            let (cache, runs, arrivals) = (cache.clone(), runs.clone(), arrivals.clone());
             scope.spawn(move || {
-                block_on(cache.fetch("k", 1, move || async move {
+                let waiting = arrivals.clone();
+                let fetch = cache.fetch("k", 1, move || async move {
                     runs.bump();
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    // The generation lasts until every other thread waits on it.
+                    waiting.wait_for_blocking(THREADS - 1);
                     7
-                }))
+                });
+                block_on(common::parked(fetch, &arrivals))
             });
         }
     });
-    // Threads that came during the one generation waited for it; later ones hit.
     assert_eq!(runs.get(), 1);
     let stats = cache.stats();
-    assert_eq!(stats.misses + stats.hits, 8);
+    assert_eq!(
+        (stats.misses, stats.hits),
+        (THREADS as u64, 0),
+        "every thread was served by the one generation: {stats:?}"
+    );
 }
 
 #[test]

@@ -1,16 +1,14 @@
-//! SPEC sections 1-3 and 5 on the Redis tier, against a real `redis-server` that each
-//! test starts. Two `Cache` values on one server and prefix stand for two processes
-//! (the two-process tests are in `redis_processes.rs`).
+//! Contract §1 to §3 and §5 (crate docs) on the Redis tier, against a real
+//! `redis-server` that each test starts. Two `Cache` values on one server and prefix
+//! stand for two processes (the two-process tests are in `redis_processes.rs`).
 #![cfg(feature = "redis")]
-
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
-use support::redis_server::RedisServer;
+use test_support::RedisServer;
 
 const PREFIX: &str = "test:";
 

@@ -6,13 +6,12 @@
 //! test and an environment variable that makes it play the child.
 #![cfg(feature = "redis")]
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
-use support::redis_server::RedisServer;
+use test_support::RedisServer;
+use test_support::process::die_with_parent;
 
 const CHILD_PORT: &str = "ASYNC_CACHE_TEST_CHILD_REDIS_PORT";
 const TEST_NAME: &str = "one_refresh_across_two_processes";
@@ -98,12 +97,15 @@ async fn one_refresh_across_two_processes() {
         .fetch("things/1", 1_u64, || async { "v1".to_string() })
         .await;
 
-    let child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
         .env(CHILD_PORT, server.port().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut command);
+    let child = command
         .spawn()
         .expect("the test binary runs again as the child");
     let child = tokio::task::spawn_blocking(move || child.wait_with_output());

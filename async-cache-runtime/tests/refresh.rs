@@ -1,10 +1,11 @@
-//! SPEC 2.2 to 2.4 and 2.10: one background refresh per locator, stale reads that
-//! never wait, no downgrade, and invalidation that wins over running work.
+//! Contract §2.2 to §2.4 and §2.10 (crate docs): one background refresh per locator,
+//! stale reads that never wait, no downgrade, and invalidation that wins over running
+//! work.
 
 mod common;
 
 use async_cache_runtime::{Cache, FetchOptions, Served};
-use common::{Counter, Gate, within};
+use common::{Arrivals, Counter, Gate, parked, within};
 use futures_util::future::join_all;
 
 /// A generator that counts its run, signals `started`, waits for `release`, and
@@ -138,28 +139,29 @@ async fn force_sync_joins_a_running_refresh_of_its_version() {
         )
         .await;
     within("refresh start", started.wait()).await;
+    let arrivals = Arrivals::new();
     let joiner = {
-        let cache = cache.clone();
+        let (cache, arrivals) = (cache.clone(), arrivals.clone());
         let own = Counter::new();
         let counted = own.clone();
         let task = tokio::spawn(async move {
             let force = FetchOptions::new().force_sync(true);
-            cache
-                .fetch_served("k", 2, force, move || async move {
-                    counted.bump();
-                    "v2 from the caller"
-                })
-                .await
+            let fetch = cache.fetch_served("k", 2, force, move || async move {
+                counted.bump();
+                "v2 from the caller"
+            });
+            parked(fetch, &arrivals).await
         });
         (task, own)
     };
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Waiting while the refresh is held: it joined the refresh.
+    within("joiner parked", arrivals.wait_for(1)).await;
     release.open();
     let (value, served) = within("joiner", joiner.0).await.unwrap();
     assert_eq!(served, Served::Sync);
-    // Joined (the usual case), or came after the refresh landed and still got v2.
     assert_eq!(value, "v2 from the refresh");
-    assert_eq!(joiner.1.get(), 0);
+    assert_eq!(joiner.1.get(), 0, "the joiner ran no generator of its own");
+    assert_eq!(runs.get(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,4 +1,4 @@
-//! SPEC section 1: each row of the strategy table, end to end.
+//! Contract §1 (crate docs): each row of the strategy table, end to end.
 
 mod common;
 

@@ -6,12 +6,13 @@
 //! `cargo bench -p benchmarks --bench herd`
 
 use std::time::Duration;
+use test_support::CountingAllocator;
 
 use benchmarks::Herd;
 use criterion::Criterion;
 
 #[global_allocator]
-static ALLOC: benchmarks::Counting = benchmarks::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn herds(c: &mut Criterion) {
     let rt = benchmarks::multi_thread(2);

@@ -6,12 +6,13 @@
 //! `cargo bench -p benchmarks --bench hit`
 
 use std::hint::black_box;
+use test_support::CountingAllocator;
 
 use benchmarks::{Contenders, Hit};
 use criterion::{Criterion, Throughput};
 
 #[global_allocator]
-static ALLOC: benchmarks::Counting = benchmarks::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn one_task(c: &mut Criterion) {
     let rt = benchmarks::current_thread();

@@ -5,18 +5,23 @@
 //! `cargo bench -p benchmarks --features redis --bench redis`
 
 use std::time::Duration;
+use test_support::CountingAllocator;
 
-use benchmarks::redis_tier::{RedisContenders, RedisHit, Server};
+use benchmarks::redis_tier::{RedisContenders, RedisHit};
 use criterion::Criterion;
+use test_support::RedisServer;
 
 #[global_allocator]
-static ALLOC: benchmarks::Counting = benchmarks::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let Some(server) = Server::start() else {
-        eprintln!("redis bench skipped: redis-server is not on PATH (or did not start)");
-        return;
+    let server = match RedisServer::try_start() {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("redis bench skipped: {error}");
+            return;
+        }
     };
     let rt = benchmarks::multi_thread(2);
     let mut contenders = rt.block_on(RedisContenders::new(

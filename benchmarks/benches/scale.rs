@@ -5,9 +5,10 @@
 //! `cargo bench -p benchmarks --bench scale`
 
 use criterion::{Criterion, Throughput};
+use test_support::CountingAllocator;
 
 #[global_allocator]
-static ALLOC: benchmarks::Counting = benchmarks::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn hits(c: &mut Criterion) {
     let rt = benchmarks::current_thread();
@@ -40,7 +41,7 @@ fn main() {
             benchmarks::VALUE_BYTES
         );
         for n in [10_000, 100_000] {
-            let (ours, moka, expiry) = benchmarks::bytes_per_entry(n);
+            let (ours, moka, expiry) = benchmarks::bytes_per_entry(&ALLOC, n);
             println!(
                 "{n:>7} entries: ours {ours:.0} B, raw moka {moka:.0} B (+{:.0} B); \
                  moka with an expiry policy and ours' slot layout {expiry:.0} B",

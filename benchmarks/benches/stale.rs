@@ -6,11 +6,12 @@
 //! `cargo bench -p benchmarks --bench stale`
 
 use std::time::Duration;
+use test_support::CountingAllocator;
 
 use criterion::Criterion;
 
 #[global_allocator]
-static ALLOC: benchmarks::Counting = benchmarks::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> u64 {
     h.value_at_quantile(q)

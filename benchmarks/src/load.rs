@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use async_cache_runtime::Cache;
 use serde::Serialize;
+use test_support::Rng;
 use tokio::sync::oneshot;
 
 use self::client::Seen;
@@ -102,32 +103,9 @@ impl Config {
     }
 }
 
-/// SplitMix64: the request schedule and the edits, the same in every phase.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        (self.unit() * n as f64) as u64
-    }
+/// A uniform draw in `[0, 1)`.
+fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
 }
 
 /// Zipf popularity over things `1..=n`: their share of requests, and a sampler.
@@ -156,7 +134,7 @@ impl Zipf {
     }
 
     pub fn sample(&self, rng: &mut Rng) -> i64 {
-        let u = rng.unit();
+        let u = unit(rng);
         (self
             .cdf
             .partition_point(|&c| c <= u)

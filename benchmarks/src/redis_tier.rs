@@ -1,10 +1,8 @@
-//! The Redis tier against a raw `GET` of the same payload, and its near cache.
+//! The Redis tier against a raw `GET` of the same payload, and its near cache, over a
+//! `redis-server` the caller starts (`test_support::RedisServer::try_start`).
 
 use std::future::ready;
 use std::hint::black_box;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, Redis};
@@ -17,62 +15,6 @@ pub const REDIS_VALUE_BYTES: usize = 64;
 pub const REDIS_LARGE_VALUE_BYTES: usize = 1024;
 /// Locators read in the Redis benchmarks.
 pub const REDIS_KEYS: usize = 64;
-
-/// A `redis-server` on a free loopback port, persistence off, killed when dropped.
-pub struct Server {
-    port: u16,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Server {
-    /// `None` when `redis-server` is not on PATH (or does not answer in 10 s).
-    pub fn start() -> Option<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .ok()?
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "async-cache-bench-redis-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).ok()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = Server { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(client) = redis::Client::open(server.url())
-                && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
-                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-            {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedisHit {

@@ -1,73 +1,102 @@
-//! Child processes and an HTTP client for the web example's end-to-end test.
+//! The web example's server processes and an HTTP client, for its end-to-end test.
 //!
-//! The example's source is compiled into the test binary (`#[path]`), and each server
-//! is this binary run again with [`CHILD_ENV`] set: so the servers are built with
-//! exactly the test's features, by the `cargo test` that builds the test, with no
-//! nested cargo and no guessing where an example binary landed.
+//! Each server is the example's own binary (`target/<profile>/examples/web`), the one a
+//! user runs with `cargo run --example web`. A test process first asks the cargo that
+//! built it to build that binary (see [`example_binary`]): `cargo test` builds examples
+//! only when no target filter is given, and an example left over from an earlier build
+//! may be stale, so neither "it is there" nor "it is not" can be trusted. The build is
+//! a no-op when the binary is up to date.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-
 #[cfg(feature = "redis")]
-pub mod redis_server;
+pub use test_support::RedisServer;
+pub use test_support::TempDir;
+use test_support::process::die_with_parent;
 
-/// Set in a child: the example's arguments, one per line.
-pub const CHILD_ENV: &str = "ASYNC_CACHE_WEB_EXAMPLE_ARGS";
-/// The test function that runs the server in a child.
-pub const CHILD_TEST: &str = "web_example_process";
-
-/// Makes the child die with the thread that started it (even if the test process is
-/// killed), on Linux; elsewhere `Drop` is the only guard.
-pub(crate) fn die_with_parent(command: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: `prctl` is async-signal-safe, as `pre_exec` requires.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
+/// The example's binary, built once per test process with this test's profile,
+/// target and features, into this test's target directory.
+///
+/// Why not the alternatives: `CARGO_BIN_EXE_<name>` exists only for `[[bin]]`
+/// targets, and a bin may not use dev-dependencies (the example's axum, SQLite, ...)
+/// without making them everyone's dependencies; running this test binary again as the
+/// server made the server a `#[test]` that always passed.
+pub fn example_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(build_example)
 }
 
-/// A directory removed on drop.
-pub struct TempDir(PathBuf);
+fn build_example() -> PathBuf {
+    // This test runs as `<target dir>/[<triple>/]<profile dir>/deps/web-<hash>`.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lies in <profile dir>/deps");
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => panic!("no profile directory above {}", exe.display()),
+    };
+    let above = profile_dir.parent().expect("a target directory");
+    // Cargo marks the target directory's root; a cross build adds a triple below it.
+    let (target_dir, triple) = if above.join("CACHEDIR.TAG").exists() {
+        (above, None)
+    } else {
+        let triple = above.file_name().and_then(|name| name.to_str());
+        (above.parent().expect("a target directory"), triple)
+    };
 
-impl TempDir {
-    pub fn new(label: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "async-cache-web-{label}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        TempDir(dir)
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .args([
+            "build",
+            "--example",
+            "web",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .args(["--package", env!("CARGO_PKG_NAME"), "--profile", profile])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(triple) = triple {
+        command.args(["--target", triple]);
     }
-
-    pub fn path(&self) -> &Path {
-        &self.0
+    if cfg!(feature = "redis") {
+        command.args(["--features", "redis"]);
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    let output = command.output().expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "`cargo build --example web` failed ({}); its errors are above",
+        output.status
+    );
+    // Cargo says where it put the executable: no guessing at file names.
+    let executable = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == "web"
+        })
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reports the web example's executable");
+    assert!(
+        executable.is_file(),
+        "{} is not a file",
+        executable.display()
+    );
+    executable
 }
 
 /// One server process, killed on drop.
@@ -84,10 +113,9 @@ impl WebServer {
     pub fn start(args: &[&str]) -> Self {
         let mut all = vec!["--addr", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+        let mut command = Command::new(example_binary());
         command
-            .args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, all.join("\n"))
+            .args(all)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

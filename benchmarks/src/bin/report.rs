@@ -12,11 +12,12 @@
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+use test_support::CountingAllocator;
 
 use benchmarks::{Contenders, Herd, Hit};
 
 #[global_allocator]
-static ALLOC: benchmarks::Counting = benchmarks::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 /// Interleaved rounds of the hit comparisons (medians are taken over them).
 const HIT_ROUNDS: usize = 21;
@@ -435,7 +436,7 @@ impl Report {
             }
         }
         let n = 100_000;
-        let (ours, moka, expiry) = benchmarks::bytes_per_entry(n);
+        let (ours, moka, expiry) = benchmarks::bytes_per_entry(&ALLOC, n);
         self.ratios.push([
             format!("bytes per entry over raw moka ({n} entries, counting allocator)"),
             format!("{ours:.0} B"),
@@ -487,13 +488,14 @@ impl Report {
     #[cfg(feature = "redis")]
     fn redis(&mut self) {
         use benchmarks::redis_tier::{
-            REDIS_LARGE_VALUE_BYTES, REDIS_VALUE_BYTES, RedisContenders, RedisHit, Server,
+            REDIS_LARGE_VALUE_BYTES, REDIS_VALUE_BYTES, RedisContenders, RedisHit,
         };
-        let Some(server) = Server::start() else {
-            self.notes.push(
-                "Redis rows skipped: `redis-server` is not on PATH (or did not start).".into(),
-            );
-            return;
+        let server = match test_support::RedisServer::try_start() {
+            Ok(server) => server,
+            Err(error) => {
+                self.notes.push(format!("Redis rows skipped: {error}."));
+                return;
+            }
         };
         eprintln!("redis tier ...");
         let rt = benchmarks::multi_thread(2);

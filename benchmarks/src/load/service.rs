@@ -351,7 +351,7 @@ pub async fn editor(
     db: Db,
     popular: usize,
     every: Duration,
-    mut rng: crate::load::Rng,
+    mut rng: test_support::Rng,
     mut stop: oneshot::Receiver<()>,
 ) -> Vec<Edit> {
     let mut edits = Vec::new();
