@@ -66,6 +66,10 @@ fn smoke_run_measures_every_variant() {
             things,
             "{label}: one render per thing to fill"
         );
+        assert!(
+            f(phase, "capacity_rps") > 0.0,
+            "{label}: the closed loop was answered"
+        );
         assert!(f(phase, "p50_ms") <= f(phase, "p99_ms"));
         assert!(f(phase, "p99_ms") <= f(phase, "p999_ms"));
         if phase["edits_on"].as_bool().unwrap() {
@@ -108,9 +112,17 @@ fn smoke_run_measures_every_variant() {
         f(ours, "edits_read")
     );
     assert!(f(ours, "load_renders") > 0.0, "edits read were rendered");
-    // No cache: every request renders, and waits for it.
+    // No cache: every request renders, and waits for it; so its closed loop answers
+    // at most one request per connection per render, and ours more.
     assert_eq!(f(none, "load_renders"), scheduled);
     assert!(f(none, "p50_ms") >= render);
+    let most = f(&report, "connections") * 1000.0 / render;
+    assert!(
+        f(none, "capacity_rps") <= most * 1.05,
+        "{} > {most}",
+        f(none, "capacity_rps")
+    );
+    assert!(f(ours, "capacity_rps") > f(none, "capacity_rps"));
     // The TTL variants: the TTLs they say, and fewer renders than no cache.
     for short in [cached_short, moka_short] {
         assert_eq!(short["ttl_choice"], "short");

@@ -4,6 +4,7 @@
 //! omission does not hide the tail.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,4 +197,40 @@ pub async fn fill(pool: &Arc<Pool>, ids: impl Iterator<Item = i64>, concurrency:
         errors += u64::from(done.expect("a fill request").is_err());
     }
     errors
+}
+
+/// A closed loop: `connections` clients each requesting the next of `ids` as soon as
+/// the last answered, for `duration`: `(answers, errors, elapsed)`. It finds the most
+/// the server answers, where the open loop measures latency at a set rate.
+pub async fn closed_loop(
+    pool: &Arc<Pool>,
+    ids: &Arc<[i64]>,
+    connections: usize,
+    duration: Duration,
+) -> (u64, u64, Duration) {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut clients = JoinSet::new();
+    for _ in 0..connections {
+        let (pool, ids, next) = (pool.clone(), ids.clone(), next.clone());
+        clients.spawn(async move {
+            let (mut answered, mut errors) = (0, 0);
+            while Instant::now() < deadline {
+                let id = ids[next.fetch_add(1, Ordering::Relaxed) % ids.len()];
+                match pool.get(id).await {
+                    Ok(_) => answered += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+            (answered, errors)
+        });
+    }
+    let (mut answered, mut errors) = (0, 0);
+    while let Some(done) = clients.join_next().await {
+        let (a, e) = done.expect("a closed-loop client");
+        answered += a;
+        errors += e;
+    }
+    (answered, errors, start.elapsed())
 }
