@@ -682,9 +682,9 @@ impl Report {
         out
     }
 
-    /// The targets, each with its figures and whether it was met.
+    /// The targets, each with its figures and whether it was met (a table).
     pub fn targets(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::from("| target | figures | result |\n| --- | --- | --- |\n");
         let ours = self.ours(true);
         let base = self.ours(false);
         let yes = |ok: bool| if ok { "met" } else { "**not met**" };
@@ -696,7 +696,7 @@ impl Report {
         for p in &matched {
             let _ = writeln!(
                 out,
-                "- p99 under edits, ours at most 1/10 of {}: {} against {} (1/{:.0}): {}",
+                "| p99 under edits, ours at most 1/10 of {} | {} against {} (1/{:.1}) | {} |",
                 p.label,
                 latency_text(ours.p99_ms),
                 latency_text(p.p99_ms),
@@ -706,7 +706,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "- p99 under edits within 1.5x of ours without edits: {} against {} ({:.2}x): {}",
+            "| p99 under edits within 1.5x of ours without edits | {} against {} ({:.2}x) | {} |",
             latency_text(ours.p99_ms),
             latency_text(base.p99_ms),
             ours.p99_ms / base.p99_ms,
@@ -716,7 +716,7 @@ impl Report {
         let bound = ours.cold_renders as usize + ours.edits_read;
         let _ = writeln!(
             out,
-            "- renders, ours at most one per edit read plus the cold misses: {renders} against {} + {} = {bound}: {}",
+            "| renders, ours at most one per edit read plus the cold misses | {renders} against {} + {} = {bound} | {} |",
             ours.cold_renders,
             ours.edits_read,
             yes(renders as usize <= bound)
@@ -731,7 +731,7 @@ impl Report {
         let (offered, capacity) = (best(|p| p.answered_rps), best(|p| p.capacity_rps));
         let _ = writeln!(
             out,
-            "- throughput, ours at least 0.9x the best peer: at an offered {:.0}/s, {:.0} against {offered:.0} answers/s ({:.2}x); capacity ({} connections, closed loop) {:.0} against {capacity:.0} ({:.2}x): {}",
+            "| throughput, ours at least 0.9x the best peer | at an offered {:.0}/s, {:.0} against {offered:.0} answers/s ({:.2}x); capacity ({} connections, closed loop) {:.0} against {capacity:.0} ({:.2}x) | {} |",
             self.rate,
             ours.answered_rps,
             ours.answered_rps / offered,
@@ -744,7 +744,7 @@ impl Report {
         let max = ours.staleness_max_ms.unwrap_or(f64::INFINITY);
         let _ = writeln!(
             out,
-            "- staleness, ours at most one render plus one request interval ({} + {} = {}) for every popular thing: max {}, p99 {}, mean {}: {}",
+            "| staleness, ours at most one render plus one request interval ({} + {} = {}) for every popular thing | max {}, p99 {}, mean {} | {} |",
             latency_text(self.render_ms),
             latency_text(self.popular_interval_ms),
             latency_text(limit),

@@ -1,6 +1,6 @@
 //! The load benchmark (see the `benchmarks::load` module): the web example's service
 //! under a fixed request rate while things change, ours against `cached`, moka and no
-//! cache. Prints the README's "Under load" table and the issue's targets.
+//! cache. Prints the README's "Under load" table and its targets.
 //!
 //! ```text
 //! cargo run --release -p benchmarks --bin load
