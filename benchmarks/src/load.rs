@@ -756,3 +756,52 @@ impl Report {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_shares_fall_with_rank_and_sampling_follows_them() {
+        let zipf = Zipf::new(1_000, 1.0);
+        let total: f64 = (1..=1_000).map(|k| zipf.share(k)).sum();
+        assert!((total - 1.0).abs() < 1e-9, "shares sum to {total}");
+        assert!((zipf.share(1) / zipf.share(10) - 10.0).abs() < 1e-9);
+        let mut rng = Rng::new(1);
+        let mut first = 0;
+        let draws = 100_000;
+        for _ in 0..draws {
+            let id = zipf.sample(&mut rng);
+            assert!((1..=1_000).contains(&id));
+            first += usize::from(id == 1);
+        }
+        let expected = zipf.share(1) * draws as f64;
+        assert!(
+            (first as f64 - expected).abs() < expected * 0.05,
+            "thing 1 drawn {first} times, expected about {expected:.0}"
+        );
+    }
+
+    #[test]
+    fn matched_ttls_solve_their_models() {
+        let render = Duration::from_millis(200);
+        let ours = Duration::from_millis(260);
+        let (r, d) = (0.2, 0.06);
+        let (ttl, choice) = matched_ttl(Kind::Cached, ours, render);
+        assert_eq!(choice, TtlChoice::Matched);
+        let t = ttl.as_secs_f64();
+        // The rest of an entry's life, on average, is the wait ours spends beyond a
+        // read and a render.
+        assert!((t * t / (2.0 * (t + r)) - d / 2.0).abs() < 1e-9, "T = {t}");
+        // Moka cannot get below 1.5 renders: 260 ms is out of its reach.
+        assert_eq!(
+            matched_ttl(Kind::Moka, ours, render),
+            (Duration::from_millis(10), TtlChoice::Unreachable)
+        );
+        let (ttl, choice) = matched_ttl(Kind::Moka, Duration::from_millis(500), render);
+        assert_eq!(choice, TtlChoice::Matched);
+        let t = ttl.as_secs_f64();
+        let (d, wait) = (0.3, 0.15);
+        assert!(((t + wait + r) / 2.0 - d).abs() < 1e-9, "T = {t}");
+    }
+}
