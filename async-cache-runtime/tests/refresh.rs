@@ -33,6 +33,20 @@ async fn seeded(version: i32, value: &'static str) -> Cache {
     cache
 }
 
+/// A cache holding `k` at version 1 (`"v1"`) whose stale read at version 2 started a
+/// background refresh, held until the returned gate opens and then making `value`;
+/// returns once that refresh runs, with the count of its generator's runs.
+async fn with_held_refresh(value: &'static str) -> (Cache, Counter, Gate) {
+    let cache = seeded(1, "v1").await;
+    let (runs, started, release) = (Counter::new(), Gate::new(), Gate::new());
+    let stale = cache
+        .fetch("k", 2, held(&runs, &started, &release, value))
+        .await;
+    assert_eq!(stale, "v1");
+    within("refresh start", started.wait()).await;
+    (cache, runs, release)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_stale_readers_schedule_one_refresh_and_never_wait() {
     let cache = seeded(1, "v1").await;
@@ -65,12 +79,7 @@ async fn many_stale_readers_schedule_one_refresh_and_never_wait() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refresh_never_downgrades_a_newer_write() {
-    let cache = seeded(1, "v1").await;
-    let (runs, started, release) = (Counter::new(), Gate::new(), Gate::new());
-    cache
-        .fetch("k", 2, held(&runs, &started, &release, "v2"))
-        .await;
-    within("refresh start", started.wait()).await;
+    let (cache, runs, release) = with_held_refresh("v2").await;
     // Version 3 lands while the version-2 refresh runs.
     let force = FetchOptions::new().force_sync(true);
     let v3 = cache.fetch_with("k", 3, force, || async { "v3" }).await;
@@ -83,16 +92,12 @@ async fn a_refresh_never_downgrades_a_newer_write() {
         1,
         "discarded, not failed"
     );
+    assert_eq!(runs.get(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalidation_wins_over_a_running_refresh() {
-    let cache = seeded(1, "v1").await;
-    let (runs, started, release) = (Counter::new(), Gate::new(), Gate::new());
-    cache
-        .fetch("k", 2, held(&runs, &started, &release, "v2"))
-        .await;
-    within("refresh start", started.wait()).await;
+    let (cache, runs, release) = with_held_refresh("v2").await;
     cache.invalidate("k").await;
     release.open();
     within("refresh", cache.wait_for_refreshes()).await;
@@ -100,6 +105,11 @@ async fn invalidation_wins_over_a_running_refresh() {
         .fetch_served("k", 2, FetchOptions::new(), || async { "regenerated" })
         .await;
     assert_eq!((value, served), ("regenerated", Served::Miss));
+    assert_eq!(
+        runs.get(),
+        1,
+        "the voided refresh ran once and was not retried"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -129,16 +139,7 @@ async fn invalidation_wins_over_a_running_miss_which_still_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn force_sync_joins_a_running_refresh_of_its_version() {
-    let cache = seeded(1, "v1").await;
-    let (runs, started, release) = (Counter::new(), Gate::new(), Gate::new());
-    cache
-        .fetch(
-            "k",
-            2,
-            held(&runs, &started, &release, "v2 from the refresh"),
-        )
-        .await;
-    within("refresh start", started.wait()).await;
+    let (cache, runs, release) = with_held_refresh("v2 from the refresh").await;
     let arrivals = Arrivals::new();
     let joiner = {
         let (cache, arrivals) = (cache.clone(), arrivals.clone());

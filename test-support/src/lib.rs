@@ -1,7 +1,7 @@
 //! What the workspace's tests, examples and benchmarks share, written once:
 //!
 //! - [`redis_server`]: a real `redis-server` on a free loopback port, which a test can
-//!   stall, kill and restart for fault tests (and, later, a Redis Cluster beside it);
+//!   stall, kill and restart for fault tests, and a Redis Cluster of them;
 //! - [`alloc`]: a counting global allocator (allocations on this thread, live and peak
 //!   heap bytes);
 //! - [`rng`]: a small seeded generator, so that a failing run replays from its seed;

@@ -10,10 +10,8 @@
 //! stay open and nothing answers), thawed, killed (its data is gone) and restarted on
 //! the same port.
 //!
-//! A Redis Cluster fixture (contract §7.4 (crate docs)) belongs in this module beside
-//! [`RedisServer`]: its nodes are `RedisServer`s started with
-//! [`RedisServer::start_with`]`(&["--cluster-enabled", "yes", ...])`, each in its own
-//! directory, joined and given their slots before the fixture returns.
+//! [`RedisCluster`] is a Redis Cluster of such servers (contract §7.4 (crate docs)):
+//! primaries only for now; replicas, for failover tests, would join it here.
 
 use std::fmt;
 use std::io::Read;
@@ -23,8 +21,15 @@ use std::time::{Duration, Instant};
 
 use crate::process::{TempDir, die_with_parent};
 
+mod cluster;
+
+pub use cluster::{RedisCluster, SLOTS};
+
 /// How long a starting server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many free ports to try: one chosen free may be taken before the server binds it.
+const START_ATTEMPTS: usize = 5;
 
 /// One `redis-server` process on 127.0.0.1 (or one that another process started, see
 /// [`attach`](Self::attach)).
@@ -53,6 +58,9 @@ pub struct RedisServer {
 pub enum StartError {
     /// `redis-server` is not on `PATH`.
     NotInstalled,
+    /// One of its ports was taken (by another process, between choosing it and
+    /// binding it).
+    PortInUse(String),
     /// It could not be spawned, exited at start, or did not answer in time.
     Failed(String),
 }
@@ -65,7 +73,7 @@ impl fmt::Display for StartError {
                  a real server. Install it (Debian/Ubuntu: `apt-get install -y redis-server`) \
                  or run `scripts/test.sh`, which installs it.",
             ),
-            StartError::Failed(why) => f.write_str(why),
+            StartError::PortInUse(why) | StartError::Failed(why) => f.write_str(why),
         }
     }
 }
@@ -100,18 +108,21 @@ impl RedisServer {
 
     /// [`start_with`](Self::start_with), or why not.
     pub fn try_start_with(args: &[&str]) -> Result<Self, StartError> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| StartError::Failed(format!("no free loopback port: {error}")))?
-            .port();
-        let mut server = RedisServer {
-            port,
-            args: args.iter().map(|&arg| arg.to_owned()).collect(),
-            dir: Some(TempDir::new(&format!("redis-{port}"))),
-            child: None,
-        };
-        server.spawn()?;
-        Ok(server)
+        let mut attempt = 1;
+        loop {
+            let port = free_port()?;
+            let mut server = RedisServer {
+                port,
+                args: args.iter().map(|&arg| arg.to_owned()).collect(),
+                dir: Some(TempDir::new(&format!("redis-{port}"))),
+                child: None,
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(StartError::PortInUse(_)) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// A server another process started (the child side of a multi-process test): it
@@ -131,6 +142,8 @@ impl RedisServer {
             .dir
             .as_ref()
             .expect("only a server this value started is spawned");
+        // A file, not a pipe: a pipe nobody drains would stall a chatty server.
+        let log = dir.path().join("redis.log");
         let mut command = Command::new("redis-server");
         command
             .args(["--port", &self.port.to_string()])
@@ -139,6 +152,8 @@ impl RedisServer {
             .args(["--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
+            .arg("--logfile")
+            .arg(&log)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -154,15 +169,20 @@ impl RedisServer {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                let mut stderr = String::new();
+                let mut output = String::new();
                 if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
+                    let _ = pipe.read_to_string(&mut output);
                 }
-                return Err(StartError::Failed(format!(
-                    "redis-server exited at start ({status}): {stderr}"
-                )));
+                output.push_str(&std::fs::read_to_string(&log).unwrap_or_default());
+                let why = format!("redis-server exited at start ({status}): {output}");
+                return Err(if output.contains("Address already in use") {
+                    StartError::PortInUse(why)
+                } else {
+                    StartError::Failed(why)
+                });
             }
-            if self.ping() {
+            // Another process's server on the port would answer too: only ours counts.
+            if self.answering_pid() == Some(child.id()) {
                 break;
             }
             if Instant::now() >= deadline {
@@ -178,6 +198,20 @@ impl RedisServer {
         }
         self.child = Some(child);
         Ok(())
+    }
+
+    /// The process id of the server answering on the port, if one answers.
+    fn answering_pid(&self) -> Option<u32> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .ok()?;
+        conn.set_read_timeout(Some(Duration::from_millis(200)))
+            .ok()?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut conn).ok()?;
+        info.lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
     }
 
     /// Whether it answers `PING` now (within a short timeout).
@@ -287,6 +321,14 @@ impl RedisServer {
         self.kill();
         self.spawn().unwrap_or_else(|error| panic!("{error}"));
     }
+}
+
+/// A loopback port that was free a moment ago.
+pub(crate) fn free_port() -> Result<u16, StartError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|error| StartError::Failed(format!("no free loopback port: {error}")))
 }
 
 impl Drop for RedisServer {
