@@ -42,7 +42,7 @@ use test_support::Rng;
 use tokio::sync::oneshot;
 
 use self::client::Seen;
-use self::service::{App, Db, Edit, Server, Variant};
+use self::service::{App, Db, Edit, Edits, Server, Variant};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -204,6 +204,8 @@ pub struct Phase {
     /// warm-up between the cold fill and the load is in neither count).
     pub load_renders: u64,
     pub edits: usize,
+    /// Edits the database refused (not in `edits`).
+    pub edits_failed: usize,
     /// Edits after whose start at least one answer for their thing arrived.
     pub edits_read: usize,
     /// Edits whose new `updated_at` was in some answer.
@@ -512,7 +514,7 @@ fn run_phase(
     });
     let edits = match editor {
         Some(editor) => server_rt.block_on(editor).expect("the editor"),
-        None => Vec::new(),
+        None => Edits::default(),
     };
     if let Variant::Ours(cache) = &app.variant {
         server_rt.block_on(cache.wait_for_refreshes());
@@ -547,8 +549,10 @@ fn run_phase(
     }
     server_rt.block_on(server.stop());
 
-    let mut phase = analyze(config, plan, &seen, &edits);
+    let mut phase = analyze(config, plan, &seen, &edits.made);
     phase.errors += fill_errors + warm.errors + capacity_errors;
+    phase.edits_failed = edits.failed;
+    phase.error_samples.extend(edits.failures);
     phase.cold_renders = cold_renders;
     phase.load_renders = load_renders;
     phase.capacity_rps = answered as f64 / elapsed.as_secs_f64();
@@ -606,6 +610,7 @@ fn analyze(config: &Config, plan: &Plan, seen: &Seen, edits: &[Edit]) -> Phase {
         cold_renders: 0,
         load_renders: 0,
         edits: edits.len(),
+        edits_failed: 0,
         edits_read,
         edits_seen: staleness.len(),
         staleness_mean_ms: (!staleness.is_empty())
@@ -654,7 +659,12 @@ impl Report {
                 } else {
                     String::new()
                 };
-                format!("{} / {}{unseen}", p.edits_read, p.edits)
+                let failed = if p.edits_failed > 0 {
+                    format!(" ({} failed)", p.edits_failed)
+                } else {
+                    String::new()
+                };
+                format!("{} / {}{unseen}{failed}", p.edits_read, p.edits)
             } else {
                 "no edits".into()
             };

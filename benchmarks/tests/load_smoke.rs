@@ -74,6 +74,12 @@ fn smoke_run_measures_every_variant() {
         assert!(f(phase, "p99_ms") <= f(phase, "p999_ms"));
         if phase["edits_on"].as_bool().unwrap() {
             assert!(f(phase, "edits") > 0.0, "{label}: the editor edited");
+            assert_eq!(
+                f(phase, "edits_failed"),
+                0.0,
+                "{label}: {}",
+                phase["error_samples"]
+            );
             assert!(f(phase, "edits_seen") > 0.0, "{label}: some edit showed");
             // A new body comes from a render that loaded the row after the commit.
             assert!(
