@@ -3,20 +3,19 @@
 //! same capacity, and its unbounded default), with the same locator strings and the
 //! same value type; in one task, and in two threads contending.
 //!
-//! `cargo bench -p async-cache-runtime --bench hit`
-
-mod common;
+//! `cargo bench -p benchmarks --bench hit`
 
 use std::hint::black_box;
+use test_support::CountingAllocator;
 
-use common::{Contenders, Hit};
+use benchmarks::{Contenders, Hit};
 use criterion::{Criterion, Throughput};
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn one_task(c: &mut Criterion) {
-    let rt = common::current_thread();
+    let rt = benchmarks::current_thread();
     let contenders = rt.block_on(Contenders::new());
     let mut group = c.benchmark_group("hit/1-task");
     group.throughput(Throughput::Elements(1));
@@ -29,7 +28,7 @@ fn one_task(c: &mut Criterion) {
 }
 
 fn two_threads(c: &mut Criterion) {
-    let rt = common::current_thread();
+    let rt = benchmarks::current_thread();
     let contenders = rt.block_on(Contenders::new());
     let mut group = c.benchmark_group("hit/2-threads");
     // Time per hit per thread (wall time / hits of one thread).
@@ -54,7 +53,7 @@ fn profile(id: &str) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let rt = common::current_thread();
+    let rt = benchmarks::current_thread();
     let contenders = rt.block_on(Contenders::new());
     let elapsed = rt.block_on(contenders.hits(which, iters, 0));
     eprintln!("{id}: {iters} hits in {elapsed:?}");

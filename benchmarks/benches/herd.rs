@@ -3,22 +3,21 @@
 //! without `sync_writes`. Criterion times the herd's wall time (until every caller has
 //! its value); the generator runs are printed, as they are the point.
 //!
-//! `cargo bench -p async-cache-runtime --bench herd`
-
-mod common;
+//! `cargo bench -p benchmarks --bench herd`
 
 use std::time::Duration;
+use test_support::CountingAllocator;
 
-use common::Herd;
+use benchmarks::Herd;
 use criterion::Criterion;
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn herds(c: &mut Criterion) {
-    let rt = common::multi_thread(2);
+    let rt = benchmarks::multi_thread(2);
     let cache = async_cache_runtime::Cache::builder()
-        .max_capacity(common::CAPACITY)
+        .max_capacity(benchmarks::CAPACITY)
         .build();
     let mut group = c.benchmark_group("herd");
     group.sample_size(10);
@@ -30,7 +29,7 @@ fn herds(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let result = rt.block_on(common::herd(which, &cache));
+                    let result = rt.block_on(benchmarks::herd(which, &cache));
                     most = most.max(result.runs);
                     total += result.wall;
                 }
@@ -42,7 +41,7 @@ fn herds(c: &mut Criterion) {
     group.finish();
     println!(
         "\ngenerator runs per herd of {} callers (most seen):",
-        common::HERD
+        benchmarks::HERD
     );
     for (which, most) in runs {
         println!("{:<40} {most}", which.name());

@@ -2,25 +2,22 @@
 //! the README's "Performance" section.
 //!
 //! ```text
-//! cargo run --release --example bench_report                    # memory tiers
-//! cargo run --release --example bench_report --features redis   # + the Redis tier
+//! cargo run --release -p benchmarks                    # memory tiers
+//! cargo run --release -p benchmarks --features redis   # + the Redis tier
 //! ```
 //!
 //! The contenders are measured in interleaved rounds (A, B, C, A, B, C, ...) and the
 //! medians taken, so that a noisy, shared machine slows them alike. The contenders and
-//! measurements are those of the criterion benches
-//! (`async-cache-runtime/benches/common`), included here by path.
-
-#[path = "../async-cache-runtime/benches/common/mod.rs"]
-mod common;
+//! measurements are those of the criterion benches (this package's library).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+use test_support::CountingAllocator;
 
-use common::{Contenders, Herd, Hit};
+use benchmarks::{Contenders, Herd, Hit};
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 /// Interleaved rounds of the hit comparisons (medians are taken over them).
 const HIT_ROUNDS: usize = 21;
@@ -35,10 +32,10 @@ const HERD_ROUNDS: usize = 3;
 
 fn main() {
     let started = Instant::now();
-    let load_before = load_average();
+    let load_before = benchmarks::machine::load_average();
     let mut report = Report::default();
 
-    let rt = common::current_thread();
+    let rt = benchmarks::current_thread();
     let contenders = rt.block_on(Contenders::new());
     eprintln!("hits, one task ...");
     let one = hit_medians(HIT_OPS, |which, round| {
@@ -56,16 +53,18 @@ fn main() {
     report.herds();
     eprintln!("scale and bytes per entry ...");
     report.scale();
+    eprintln!("record encode/decode ...");
+    report.codec();
     report.redis();
 
-    let load_after = load_average();
+    let load_after = benchmarks::machine::load_average();
     println!("{}", report.render());
     println!(
         "Ran in {:.0} s on {} ({} CPUs), {}; load average {} before, {} after.",
         started.elapsed().as_secs_f64(),
-        cpu_model(),
+        benchmarks::machine::cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        rustc_version(),
+        benchmarks::machine::rustc_version(),
         load_before,
         load_after
     );
@@ -80,7 +79,7 @@ struct HitMedians {
 
 impl HitMedians {
     fn median(&self, which: Hit) -> f64 {
-        common::median(&mut self.ns[index(which)].clone())
+        benchmarks::median(&mut self.ns[index(which)].clone())
     }
 
     /// Total time over total hits of all rounds: the throughput a server would see,
@@ -102,7 +101,7 @@ impl HitMedians {
             .zip(&self.ns[index(b)])
             .map(|(a, b)| a / b)
             .collect();
-        common::median(&mut ratios)
+        benchmarks::median(&mut ratios)
     }
 }
 
@@ -258,18 +257,18 @@ impl Report {
     }
 
     fn stale(&mut self) {
-        let rt = common::multi_thread(2);
-        let keys = common::locators(common::STALE_KEYS);
+        let rt = benchmarks::multi_thread(2);
+        let keys = benchmarks::locators(benchmarks::STALE_KEYS);
         let (mut fresh_p50, mut fresh_p99) = (Vec::new(), Vec::new());
         let (mut stale_p50, mut stale_p99) = (Vec::new(), Vec::new());
         let mut bump_p50 = Vec::new();
         let (mut ours_bump, mut cached_bump) = (Vec::new(), Vec::new());
         rt.block_on(async {
-            let cache = common::stale_cache();
-            common::fill_stale_cache(&cache, &keys).await;
+            let cache = benchmarks::stale_cache();
+            benchmarks::fill_stale_cache(&cache, &keys).await;
             let mut version = 1;
             for _ in 0..STALE_ROUNDS {
-                let round = common::stale_round(&cache, &keys, version).await;
+                let round = benchmarks::stale_round(&cache, &keys, version).await;
                 version += 1;
                 fresh_p50.push(round.fresh.value_at_quantile(0.5) as f64);
                 fresh_p99.push(round.fresh.value_at_quantile(0.99) as f64);
@@ -281,13 +280,13 @@ impl Report {
             // `cached` whose TTL just expired (interleaved rounds).
             for _ in 0..BUMP_ROUNDS {
                 version += 1;
-                let ours = common::ours_after_bump(&cache, &keys, version).await;
+                let ours = benchmarks::ours_after_bump(&cache, &keys, version).await;
                 ours_bump.push(ours.value_at_quantile(0.99) as f64);
-                let cached = common::cached_after_expiry(&keys).await;
+                let cached = benchmarks::cached_after_expiry(&keys).await;
                 cached_bump.push(cached.value_at_quantile(0.99) as f64);
             }
         });
-        let m = |v: &mut Vec<f64>| common::median(v);
+        let m = |v: &mut Vec<f64>| benchmarks::median(v);
         let (f50, f99, s50, s99) = (
             m(&mut fresh_p50),
             m(&mut fresh_p99),
@@ -326,7 +325,7 @@ impl Report {
         self.row(
             &format!(
                 "p99 of reads right after a version bump ({} locators at once): ours (stale served) / `cached` (TTL just expired)",
-                common::STALE_KEYS
+                benchmarks::STALE_KEYS
             ),
             ns(ob),
             ns(cb),
@@ -341,16 +340,16 @@ impl Report {
     }
 
     fn herds(&mut self) {
-        let rt = common::multi_thread(2);
+        let rt = benchmarks::multi_thread(2);
         let cache = async_cache_runtime::Cache::builder()
-            .max_capacity(common::CAPACITY)
+            .max_capacity(benchmarks::CAPACITY)
             .build();
-        let mut results: Vec<(Herd, Vec<common::HerdResult>)> =
+        let mut results: Vec<(Herd, Vec<benchmarks::HerdResult>)> =
             Herd::ALL.iter().map(|&h| (h, Vec::new())).collect();
         rt.block_on(async {
             for _ in 0..HERD_ROUNDS {
                 for (which, runs) in &mut results {
-                    runs.push(common::herd(*which, &cache).await);
+                    runs.push(benchmarks::herd(*which, &cache).await);
                 }
             }
         });
@@ -358,10 +357,13 @@ impl Report {
         for (which, runs) in &results {
             let mut counts: Vec<f64> = runs.iter().map(|r| r.runs as f64).collect();
             let mut walls: Vec<f64> = runs.iter().map(|r| r.wall.as_nanos() as f64).collect();
-            let (count, wall) = (common::median(&mut counts), common::median(&mut walls));
+            let (count, wall) = (
+                benchmarks::median(&mut counts),
+                benchmarks::median(&mut walls),
+            );
             summary.push((*which, count, wall));
             self.details.push([
-                format!("herd of {}: {}", common::HERD, which.name()),
+                format!("herd of {}: {}", benchmarks::HERD, which.name()),
                 format!("{count:.0} generator runs, {} wall", ns(wall)),
             ]);
         }
@@ -395,7 +397,7 @@ impl Report {
             self.ratios.push([
                 format!(
                     "herd of {} callers, {what}: generator runs (wall)",
-                    common::HERD
+                    benchmarks::HERD
                 ),
                 format!("{oc:.0} ({})", ns(ow)),
                 format!("{cc:.0} ({})", ns(cw)),
@@ -407,10 +409,10 @@ impl Report {
     }
 
     fn scale(&mut self) {
-        let rt = common::current_thread();
+        let rt = benchmarks::current_thread();
         for n in [1_000, 100_000, 1_000_000] {
             for bytes in [16, 1024] {
-                let scale = rt.block_on(common::Scale::new(n, bytes));
+                let scale = rt.block_on(benchmarks::Scale::new(n, bytes));
                 let ops = 50_000;
                 let (mut ours, mut moka, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
                 for round in 0..9 {
@@ -422,11 +424,11 @@ impl Report {
                         ratios.push(o / m);
                     }
                 }
-                let ratio = common::median(&mut ratios);
+                let ratio = benchmarks::median(&mut ratios);
                 self.row(
                     &format!("hit at {n} entries of {bytes} B: ours / moka::sync (foldhash)"),
-                    ns(common::median(&mut ours)),
-                    ns(common::median(&mut moka)),
+                    ns(benchmarks::median(&mut ours)),
+                    ns(benchmarks::median(&mut moka)),
                     ratio,
                     "-",
                     None,
@@ -434,7 +436,7 @@ impl Report {
             }
         }
         let n = 100_000;
-        let (ours, moka, expiry) = common::bytes_per_entry(n);
+        let (ours, moka, expiry) = benchmarks::bytes_per_entry(&ALLOC, n);
         self.ratios.push([
             format!("bytes per entry over raw moka ({n} entries, counting allocator)"),
             format!("{ours:.0} B"),
@@ -449,34 +451,80 @@ impl Report {
         ]);
     }
 
+    fn codec(&mut self) {
+        use benchmarks::codec::Format;
+        let [mp, pc] = benchmarks::codec::measure(9, 20_000);
+        let what = "1.2 KiB record (strings, a vector, a map)";
+        self.row(
+            &format!(
+                "{what}, size: {} / {}",
+                Format::MessagePack.name(),
+                Format::Postcard.name()
+            ),
+            format!("{} B", mp.bytes),
+            format!("{} B", pc.bytes),
+            mp.bytes as f64 / pc.bytes as f64,
+            "-",
+            None,
+        );
+        self.row(
+            &format!("{what}, encode: rmp-serde / postcard"),
+            ns(mp.encode_ns),
+            ns(pc.encode_ns),
+            mp.encode_ns / pc.encode_ns,
+            "-",
+            None,
+        );
+        self.row(
+            &format!("{what}, decode: rmp-serde / postcard"),
+            ns(mp.decode_ns),
+            ns(pc.decode_ns),
+            mp.decode_ns / pc.decode_ns,
+            "-",
+            None,
+        );
+    }
+
     #[cfg(feature = "redis")]
     fn redis(&mut self) {
-        use common::redis_tier::{RedisContenders, RedisHit, Server};
-        let Some(server) = Server::start() else {
-            self.notes.push(
-                "Redis rows skipped: `redis-server` is not on PATH (or did not start).".into(),
-            );
-            return;
+        use benchmarks::redis_tier::{
+            REDIS_LARGE_VALUE_BYTES, REDIS_VALUE_BYTES, RedisContenders, RedisHit,
+        };
+        let server = match test_support::RedisServer::try_start() {
+            Ok(server) => server,
+            Err(error) => {
+                self.notes.push(format!("Redis rows skipped: {error}."));
+                return;
+            }
         };
         eprintln!("redis tier ...");
-        let rt = common::multi_thread(2);
+        let rt = benchmarks::multi_thread(2);
         let mut p50 = vec![Vec::new(); RedisHit::ALL.len()];
         let mut p99 = vec![Vec::new(); RedisHit::ALL.len()];
+        let mut large = vec![Vec::new(); RedisHit::ALL.len()];
         rt.block_on(async {
-            let mut c = RedisContenders::new(&server.url()).await;
+            let mut c = RedisContenders::new(&server.url(), REDIS_VALUE_BYTES).await;
+            let mut l = RedisContenders::new(&server.url(), REDIS_LARGE_VALUE_BYTES).await;
             for which in RedisHit::ALL {
                 c.hits(which, 500).await;
+                l.hits(which, 500).await;
             }
             for _ in 0..7 {
                 for (i, which) in RedisHit::ALL.into_iter().enumerate() {
                     let h = c.hits(which, 2_000).await;
                     p50[i].push(h.value_at_quantile(0.5) as f64);
                     p99[i].push(h.value_at_quantile(0.99) as f64);
+                    let h = l.hits(which, 2_000).await;
+                    large[i].push(h.value_at_quantile(0.5) as f64);
                 }
             }
         });
-        let [ours, raw, near] =
-            [0, 1, 2].map(|i| (common::median(&mut p50[i]), common::median(&mut p99[i])));
+        let [ours, raw, near] = [0, 1, 2].map(|i| {
+            (
+                benchmarks::median(&mut p50[i]),
+                benchmarks::median(&mut p99[i]),
+            )
+        });
         self.row(
             "Redis hit p50: ours / raw redis `GET` of the same payload",
             ns(ours.0),
@@ -501,13 +549,22 @@ impl Report {
             "-",
             None,
         );
+        let [ours_l, _, near_l] = [0, 1, 2].map(|i| benchmarks::median(&mut large[i]));
+        self.row(
+            &format!("{REDIS_LARGE_VALUE_BYTES} B `String` hit p50: near cache / through Redis"),
+            ns(near_l),
+            ns(ours_l),
+            near_l / ours_l,
+            "-",
+            None,
+        );
     }
 
     #[cfg(not(feature = "redis"))]
     fn redis(&mut self) {
         self.notes.push(
             "Redis rows skipped: built without the `redis` feature \
-             (`cargo run --release --example bench_report --features redis`)."
+             (`cargo run --release -p benchmarks --features redis`)."
                 .into(),
         );
     }
@@ -529,33 +586,4 @@ impl Report {
         }
         out
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "an unknown CPU".into())
-}
-
-fn rustc_version() -> String {
-    std::process::Command::new("rustc")
-        .arg("-V")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "rustc (unknown version)".into())
 }

@@ -2,26 +2,32 @@
 //! same crate, and a near-cache hit. Starts its own `redis-server` (on PATH) on a free
 //! loopback port, as the Redis tests do.
 //!
-//! `cargo bench -p async-cache-runtime --features redis --bench redis`
-
-mod common;
+//! `cargo bench -p benchmarks --features redis --bench redis`
 
 use std::time::Duration;
+use test_support::CountingAllocator;
 
-use common::redis_tier::{RedisContenders, RedisHit, Server};
+use benchmarks::redis_tier::{RedisContenders, RedisHit};
 use criterion::Criterion;
+use test_support::RedisServer;
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let Some(server) = Server::start() else {
-        eprintln!("redis bench skipped: redis-server is not on PATH (or did not start)");
-        return;
+    let server = match RedisServer::try_start() {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("redis bench skipped: {error}");
+            return;
+        }
     };
-    let rt = common::multi_thread(2);
-    let mut contenders = rt.block_on(RedisContenders::new(&server.url()));
+    let rt = benchmarks::multi_thread(2);
+    let mut contenders = rt.block_on(RedisContenders::new(
+        &server.url(),
+        benchmarks::redis_tier::REDIS_VALUE_BYTES,
+    ));
     let mut group = c.benchmark_group("redis");
     for which in RedisHit::ALL {
         group.bench_function(which.id(), |b| {

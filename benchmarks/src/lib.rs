@@ -1,23 +1,26 @@
-//! What the criterion benches and `examples/bench_report.rs` share: the contenders,
-//! their keys and values, and the measurements. Every contender gets the same
-//! locator strings (`&str`), returns the same value type ([`Value`]) and is bounded by
-//! the same capacity ([`CAPACITY`]) unless it is the unbounded reference line.
+//! The benchmarks of async-cache, shared by the criterion benches (`cargo bench -p
+//! benchmarks`), the report behind the README's "Performance" tables (`cargo run
+//! --release -p benchmarks`) and the load benchmark (`cargo run --release -p benchmarks
+//! --bin load`, see [`load`]).
 //!
-//! Included by path from the root package's `examples/bench_report.rs`, so it only
-//! uses crates both packages have as dev-dependencies.
-#![allow(dead_code)]
+//! The hit contenders: every contender gets the same locator strings (`&str`), returns
+//! the same value type ([`Value`]) and is bounded by the same capacity ([`CAPACITY`])
+//! unless it is the unbounded reference line.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, async_cached};
 use cached::macros::cached;
 use hdrhistogram::Histogram;
+use test_support::{CountingAllocator, Rng};
 
+pub mod codec;
+pub mod load;
+pub mod machine;
 #[cfg(feature = "redis")]
 pub mod redis_tier;
 
@@ -47,63 +50,11 @@ pub fn payload(locator: &str, bytes: usize) -> Value {
     Arc::from(text)
 }
 
-/// A fixed pseudo-random visiting order over `n` keys (xorshift), so that no
-/// contender benefits from a sequential pattern and all see the same one.
+/// A fixed pseudo-random visiting order over `n` keys, so that no contender benefits
+/// from a sequential pattern and all see the same one.
 pub fn order(n: usize, len: usize) -> Vec<u32> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as u32
-        })
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------
-// A counting global allocator: bytes live, counted only while enabled (a relaxed
-// load of a never-written flag otherwise, so timings are unaffected).
-
-pub struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator; only adds bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_add(layout.size() as isize, Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_sub(layout.size() as isize, Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
-        }
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-/// Bytes allocated and not freed while `f` ran (with counting on).
-pub fn live_bytes_after<R>(f: impl FnOnce() -> R) -> (R, isize) {
-    LIVE.store(0, Relaxed);
-    COUNTING.store(true, Relaxed);
-    let result = f();
-    COUNTING.store(false, Relaxed);
-    (result, LIVE.load(Relaxed))
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
+    (0..len).map(|_| rng.below(n as u64) as u32).collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -745,14 +696,14 @@ impl moka::Expiry<String, (u64, Option<Duration>, Value)> for NeverExpire {
     }
 }
 
-/// Bytes per entry (live heap, counted by [`Counting`]) of `n` entries of
-/// `VALUE_BYTES`-long values: `(ours, raw moka, moka with an expiry policy)`.
-/// Needs `Counting` as the binary's global allocator.
-pub fn bytes_per_entry(n: usize) -> (f64, f64, f64) {
+/// Bytes per entry (live heap, counted by `allocator`, which must be the binary's
+/// global allocator) of `n` entries of `VALUE_BYTES`-long values: `(ours, raw moka,
+/// moka with an expiry policy)`.
+pub fn bytes_per_entry(allocator: &CountingAllocator, n: usize) -> (f64, f64, f64) {
     let keys = locators(n);
     let values: Vec<Value> = keys.iter().map(|k| payload(k, VALUE_BYTES)).collect();
     let rt = current_thread();
-    let (ours, ours_bytes) = live_bytes_after(|| {
+    let (ours, ours_bytes) = allocator.live_bytes_after(|| {
         let cache = Cache::builder().max_capacity(n as u64).build();
         rt.block_on(async {
             for (key, value) in keys.iter().zip(&values) {
@@ -768,7 +719,7 @@ pub fn bytes_per_entry(n: usize) -> (f64, f64, f64) {
         });
         cache
     });
-    let (moka, moka_bytes) = live_bytes_after(|| {
+    let (moka, moka_bytes) = allocator.live_bytes_after(|| {
         let cache: moka::sync::Cache<String, Value, _> = moka::sync::Cache::builder()
             .max_capacity(n as u64)
             .build_with_hasher(foldhash::fast::RandomState::default());
@@ -778,7 +729,7 @@ pub fn bytes_per_entry(n: usize) -> (f64, f64, f64) {
         cache.run_pending_tasks();
         cache
     });
-    let (expiry, expiry_bytes) = live_bytes_after(|| {
+    let (expiry, expiry_bytes) = allocator.live_bytes_after(|| {
         let cache: moka::sync::Cache<String, (u64, Option<Duration>, Value), _> =
             moka::sync::Cache::builder()
                 .max_capacity(n as u64)

@@ -2,17 +2,16 @@
 //! raw moka it is built on (same hasher, same random order); and bytes per entry
 //! over raw moka, counted by this binary's global allocator.
 //!
-//! `cargo bench -p async-cache-runtime --bench scale`
-
-mod common;
+//! `cargo bench -p benchmarks --bench scale`
 
 use criterion::{Criterion, Throughput};
+use test_support::CountingAllocator;
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn hits(c: &mut Criterion) {
-    let rt = common::current_thread();
+    let rt = benchmarks::current_thread();
     let mut group = c.benchmark_group("scale");
     group.throughput(Throughput::Elements(1));
     for n in [1_000, 100_000, 1_000_000] {
@@ -20,7 +19,7 @@ fn hits(c: &mut Criterion) {
             if n == 1_000_000 && bytes == 4096 {
                 continue; // 4 GB of values
             }
-            let scale = rt.block_on(common::Scale::new(n, bytes));
+            let scale = rt.block_on(benchmarks::Scale::new(n, bytes));
             group.bench_function(format!("ours/{n}/{bytes}B"), |b| {
                 b.iter_custom(|iters| rt.block_on(scale.ours_hits(iters, 0)));
             });
@@ -39,10 +38,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         println!(
             "\nbytes per entry (live heap), values of {} B:",
-            common::VALUE_BYTES
+            benchmarks::VALUE_BYTES
         );
         for n in [10_000, 100_000] {
-            let (ours, moka, expiry) = common::bytes_per_entry(n);
+            let (ours, moka, expiry) = benchmarks::bytes_per_entry(&ALLOC, n);
             println!(
                 "{n:>7} entries: ours {ours:.0} B, raw moka {moka:.0} B (+{:.0} B); \
                  moka with an expiry policy and ours' slot layout {expiry:.0} B",

@@ -3,16 +3,15 @@
 //! after a version bump, ours (stale served at once) against `cached` whose TTL has
 //! just expired (its callers wait for the generator).
 //!
-//! `cargo bench -p async-cache-runtime --bench stale`
-
-mod common;
+//! `cargo bench -p benchmarks --bench stale`
 
 use std::time::Duration;
+use test_support::CountingAllocator;
 
 use criterion::Criterion;
 
 #[global_allocator]
-static ALLOC: common::Counting = common::Counting;
+static ALLOC: CountingAllocator = CountingAllocator::paused();
 
 fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> u64 {
     h.value_at_quantile(q)
@@ -22,10 +21,10 @@ fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> u64 {
 /// of a fresh hit of the same locators, one `Instant` per read (each iteration is one
 /// round: bump, 80 ms of stale reads, the refresh, as many fresh reads).
 fn stale_reads(c: &mut Criterion) {
-    let rt = common::multi_thread(2);
-    let keys = common::locators(common::STALE_KEYS);
-    let cache = common::stale_cache();
-    rt.block_on(common::fill_stale_cache(&cache, &keys));
+    let rt = benchmarks::multi_thread(2);
+    let keys = benchmarks::locators(benchmarks::STALE_KEYS);
+    let cache = benchmarks::stale_cache();
+    rt.block_on(benchmarks::fill_stale_cache(&cache, &keys));
     let mut group = c.benchmark_group("stale");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
@@ -33,7 +32,7 @@ fn stale_reads(c: &mut Criterion) {
     let mut mean_of = |stale: bool, iters: u64| {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
-            let round = rt.block_on(common::stale_round(&cache, &keys, version));
+            let round = rt.block_on(benchmarks::stale_round(&cache, &keys, version));
             version += 1;
             let h = if stale { &round.stale } else { &round.fresh };
             total += Duration::from_nanos(h.mean() as u64);
@@ -51,19 +50,19 @@ fn stale_reads(c: &mut Criterion) {
 
 /// The percentiles, interleaved rounds, printed as a table.
 fn percentiles() {
-    let rt = common::multi_thread(2);
-    let keys = common::locators(common::STALE_KEYS);
-    let cache = common::stale_cache();
-    let mut fresh = common::histogram();
-    let mut stale = common::histogram();
-    let mut bump = common::histogram();
-    let mut ours_after = common::histogram();
-    let mut cached_after = common::histogram();
+    let rt = benchmarks::multi_thread(2);
+    let keys = benchmarks::locators(benchmarks::STALE_KEYS);
+    let cache = benchmarks::stale_cache();
+    let mut fresh = benchmarks::histogram();
+    let mut stale = benchmarks::histogram();
+    let mut bump = benchmarks::histogram();
+    let mut ours_after = benchmarks::histogram();
+    let mut cached_after = benchmarks::histogram();
     rt.block_on(async {
-        common::fill_stale_cache(&cache, &keys).await;
+        benchmarks::fill_stale_cache(&cache, &keys).await;
         let mut version = 1_000_000;
         for _ in 0..10 {
-            let round = common::stale_round(&cache, &keys, version).await;
+            let round = benchmarks::stale_round(&cache, &keys, version).await;
             version += 1;
             fresh.add(&round.fresh).expect("same bounds");
             stale.add(&round.stale).expect("same bounds");
@@ -72,16 +71,16 @@ fn percentiles() {
         for _ in 0..5 {
             version += 1;
             ours_after
-                .add(&common::ours_after_bump(&cache, &keys, version).await)
+                .add(&benchmarks::ours_after_bump(&cache, &keys, version).await)
                 .expect("same bounds");
             cached_after
-                .add(&common::cached_after_expiry(&keys).await)
+                .add(&benchmarks::cached_after_expiry(&keys).await)
                 .expect("same bounds");
         }
     });
     println!(
         "\nstale path latencies (ns), {} locators:",
-        common::STALE_KEYS
+        benchmarks::STALE_KEYS
     );
     println!(
         "{:<58} {:>10} {:>10} {:>10}",

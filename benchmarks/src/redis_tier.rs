@@ -1,10 +1,8 @@
-//! The Redis tier against a raw `GET` of the same payload, and its near cache.
+//! The Redis tier against a raw `GET` of the same payload, and its near cache, over a
+//! `redis-server` the caller starts (`test_support::RedisServer::try_start`).
 
 use std::future::ready;
 use std::hint::black_box;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, Redis};
@@ -13,64 +11,10 @@ use hdrhistogram::Histogram;
 /// Bytes of the Redis benchmarks' value (a `String`: serde, unlike `Arc<str>` without
 /// serde's `rc` feature).
 pub const REDIS_VALUE_BYTES: usize = 64;
+/// Bytes of the larger value, a page-sized one.
+pub const REDIS_LARGE_VALUE_BYTES: usize = 1024;
 /// Locators read in the Redis benchmarks.
 pub const REDIS_KEYS: usize = 64;
-
-/// A `redis-server` on a free loopback port, persistence off, killed when dropped.
-pub struct Server {
-    port: u16,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Server {
-    /// `None` when `redis-server` is not on PATH (or does not answer in 10 s).
-    pub fn start() -> Option<Server> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .ok()?
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "async-cache-bench-redis-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).ok()?;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = Server { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(client) = redis::Client::open(server.url())
-                && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
-                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-            {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedisHit {
@@ -110,22 +54,26 @@ pub struct RedisContenders {
     pub ours: Cache<Redis>,
     pub near: Cache<Redis>,
     pub raw: redis::aio::MultiplexedConnection,
+    /// Bytes of each value.
+    pub value_bytes: usize,
 }
 
-fn value(locator: &str) -> String {
-    super::payload(locator, REDIS_VALUE_BYTES).to_string()
+fn value(locator: &str, bytes: usize) -> String {
+    super::payload(locator, bytes).to_string()
 }
 
 impl RedisContenders {
-    pub async fn new(url: &str) -> RedisContenders {
+    /// Fills every contender with [`REDIS_KEYS`] values of `value_bytes` (under a key
+    /// prefix of their size, so contenders of two sizes share one server).
+    pub async fn new(url: &str, value_bytes: usize) -> RedisContenders {
         let keys = super::locators(REDIS_KEYS);
         let ours: Cache<Redis> = Cache::builder()
             .redis(url)
-            .key_prefix("bench-ours:")
+            .key_prefix(&format!("bench-ours-{value_bytes}:"))
             .build();
         let near: Cache<Redis> = Cache::builder()
             .redis(url)
-            .key_prefix("bench-near:")
+            .key_prefix(&format!("bench-near-{value_bytes}:"))
             .near_cache(Duration::from_secs(3600))
             .build();
         let mut raw = redis::Client::open(url)
@@ -133,40 +81,48 @@ impl RedisContenders {
             .get_multiplexed_async_connection()
             .await
             .expect("a connection to the bench's redis-server");
-        for key in &keys {
-            ours.fetch(key.as_str(), 1_u64, || ready(value(key))).await;
-            near.fetch(key.as_str(), 1_u64, || ready(value(key))).await;
+        let raw_keys: Vec<String> = keys
+            .iter()
+            .map(|key| format!("bench-raw-{value_bytes}:{key}"))
+            .collect();
+        for (key, raw_key) in keys.iter().zip(&raw_keys) {
+            ours.fetch(key.as_str(), 1_u64, || ready(value(key, value_bytes)))
+                .await;
+            near.fetch(key.as_str(), 1_u64, || ready(value(key, value_bytes)))
+                .await;
             let _: () = redis::cmd("SET")
-                .arg(format!("bench-raw:{key}"))
-                .arg(value(key))
+                .arg(raw_key)
+                .arg(value(key, value_bytes))
                 .query_async(&mut raw)
                 .await
                 .expect("SET");
         }
         RedisContenders {
-            raw_keys: keys.iter().map(|key| format!("bench-raw:{key}")).collect(),
+            raw_keys,
             keys,
             ours,
             near,
             raw,
+            value_bytes,
         }
     }
 
     /// Latencies (ns) of `n` sequential hits of `which`.
     pub async fn hits(&mut self, which: RedisHit, n: usize) -> Histogram<u64> {
         let mut histogram = super::histogram();
+        let bytes = self.value_bytes;
         for i in 0..n {
             let key = &self.keys[i % self.keys.len()];
             let start = Instant::now();
             let got: String = match which {
                 RedisHit::Ours => {
                     self.ours
-                        .fetch(key.as_str(), 1_u64, || ready(value(key)))
+                        .fetch(key.as_str(), 1_u64, || ready(value(key, bytes)))
                         .await
                 }
                 RedisHit::NearCache => {
                     self.near
-                        .fetch(key.as_str(), 1_u64, || ready(value(key)))
+                        .fetch(key.as_str(), 1_u64, || ready(value(key, bytes)))
                         .await
                 }
                 RedisHit::RawGet => redis::cmd("GET")
@@ -177,6 +133,11 @@ impl RedisContenders {
                     .expect("the key was set"),
             };
             histogram.saturating_record(start.elapsed().as_nanos() as u64);
+            assert_eq!(
+                got.len(),
+                bytes,
+                "every contender answers with the stored value"
+            );
             black_box(got);
         }
         histogram
