@@ -20,18 +20,15 @@ pub fn options(
     soft_timeout: Option<Duration>,
     fingerprint: u64,
 ) -> FetchOptions {
-    let mut options = FetchOptions::new()
-        .force_sync(force_sync)
-        .fingerprint(fingerprint);
-    if let Some(ttl) = expires_in {
-        options = options.expires_in(ttl);
+    // Unset ones stay unset: the cache's defaults fill them in.
+    FetchOptions {
+        force_sync,
+        expires_in,
+        refresh_after,
+        fail_safe,
+        soft_timeout,
+        fingerprint,
     }
-    // `FetchOptions` has no `refresh_after`, `fail_safe` or `soft_timeout` yet: when
-    // it does, each is set here as `expires_in` is, e.g.
-    // `options = options.refresh_after(age)`. Until then they are accepted and have
-    // no effect.
-    let _ = (refresh_after, fail_safe, soft_timeout);
-    options
 }
 
 /// What a version must be.

@@ -36,7 +36,11 @@ async fn annotated_functions_reach_a_shared_cache() {
     // The record carries the body's fingerprint (bytes 9..17, after the format tag and
     // the types hash).
     let bytes: Vec<u8> = redis::cmd("GET")
-        .arg("attr:0:things/1")
+        .arg(test_support::cache_keys::current_entry(
+            &mut server.admin(),
+            "attr:",
+            "things/1",
+        ))
         .query(&mut server.admin())
         .unwrap();
     assert_eq!(bytes[0], 0xA1);

@@ -10,6 +10,7 @@
 //! Not published: nothing here is part of the library's API.
 
 pub mod alloc;
+pub mod cache_keys;
 pub mod process;
 pub mod redis_server;
 pub mod rng;
