@@ -125,11 +125,14 @@ async fn a_panicking_leader_hands_over_and_the_panic_resumes_in_it() {
     assert!(panic.is_panic());
     let values = within("waiters", join_all(waiting)).await;
     assert!(values.into_iter().all(|v| v.unwrap() == 7));
-    assert_eq!(runs.get(), 1);
+    // Contract §2.11: after a failure each waiter runs its own rather than queueing
+    // behind another that could fail too; those that find a value stored meanwhile
+    // take it. (A cancelled leader, above, is handed over to exactly one.)
+    assert!((1..=100).contains(&runs.get()), "{} runs", runs.get());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failed_leader_returns_its_error_and_the_waiters_generate_again_once() {
+async fn a_failed_leader_returns_its_error_and_each_waiter_generates_at_most_once() {
     let cache = Cache::new();
     let started = Gate::new();
     let release = Gate::new();
@@ -169,7 +172,9 @@ async fn a_failed_leader_returns_its_error_and_the_waiters_generate_again_once()
     for value in within("waiters", join_all(waiting)).await {
         assert_eq!(value.unwrap(), Ok(7));
     }
-    assert_eq!(runs.get(), 1);
+    // Contract §2.11: each waiter runs its own after the failure it waited on (none
+    // queues behind a second one); those that find a value stored take it.
+    assert!((1..=100).contains(&runs.get()), "{} runs", runs.get());
 }
 
 /// Spawns a caller of `k` at `version` whose generator signals that it started, waits

@@ -119,7 +119,7 @@ async fn a_deleted_or_garbled_generation_key_resurrects_nothing_and_fails_nothin
     let mut admin = server.admin();
     let a = cache(&server, "gen:");
     assert_eq!(fetch(&a, "k", "old").await, ("old".into(), Served::Miss));
-    let old_keys = keys(&mut admin, "gen:*k");
+    let old_keys = keys(&mut admin, "gen:swr:*:e:*:k");
     assert_eq!(old_keys.len(), 1, "{old_keys:?}");
     let old_bytes: Vec<u8> = redis::cmd("GET")
         .arg(&old_keys[0])
