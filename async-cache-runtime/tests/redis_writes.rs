@@ -176,7 +176,10 @@ async fn an_expiry_of_duration_max_is_no_expiry() {
     assert_eq!(fetch("unused").await, ("v".into(), Served::Hit));
     assert_eq!(cache.stats().store_errors, 0);
     let mut admin = server.admin();
-    let keys: Vec<String> = redis::cmd("KEYS").arg("max:swr:*:e:*:k").query(&mut admin).unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("max:swr:*:e:*:k")
+        .query(&mut admin)
+        .unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");
     let pttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut admin).unwrap();
     assert_eq!(pttl, -1);

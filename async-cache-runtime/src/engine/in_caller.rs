@@ -288,9 +288,12 @@ where
     T: Send + Sync + 'static,
 {
     engine: Arc<Engine<S>>,
-    write: Option<(Claim, Arc<Record<V, T>>, Option<MissGuard>)>,
+    write: Option<PendingWrite<V, T>>,
     options: WriteOptions,
 }
+
+/// A made record not yet stored: its claim, and the miss lock held until it is.
+type PendingWrite<V, T> = (Claim, Arc<Record<V, T>>, Option<MissGuard>);
 
 impl<S, V, T> Landing<S, V, T>
 where
