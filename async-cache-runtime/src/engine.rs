@@ -27,12 +27,12 @@ pub(crate) struct Engine<S> {
 }
 
 impl<S: Backend> Engine<S> {
-    pub(crate) fn new(store: S, worker: Arc<Worker>) -> Self {
+    pub(crate) fn new(store: S, worker: Arc<Worker>, counters: Arc<Counters>) -> Self {
         Engine {
             store,
             flights: Flights::new(),
             worker,
-            counters: Arc::default(),
+            counters,
         }
     }
 
@@ -65,27 +65,35 @@ impl<S: Backend> Engine<S> {
 
     /// Stores `record` under the claim's locator, unless the claim was invalidated or
     /// the store holds as new a version: both decided atomically with the write.
+    /// Returns whether it was stored, as far as the store tells.
     async fn write<V, T>(
         &self,
         claim: &Claim,
         record: &Arc<Record<V, T>>,
         expires_in: Option<Duration>,
-    ) where
+    ) -> bool
+    where
         S: StorePriv<V, T>,
     {
         let still_valid = || claim.is_valid();
         let locator = claim.locator();
-        if let Err(error) = self
+        match self
             .store
             .write(locator, record, expires_in, &still_valid)
             .await
         {
-            self.store_error(locator, "write", &error);
+            // The store does not yet say whether the no-downgrade rule refused the
+            // write: only an invalidation is seen as "not stored".
+            Ok(()) => claim.is_valid(),
+            Err(error) => {
+                self.store_error(locator, "write", &error);
+                false
+            }
         }
     }
 
     fn store_error(&self, locator: &str, operation: &str, error: &StoreError) {
-        Counters::bump(&self.counters.store_errors);
+        self.counters.store_error();
         // At debug: a store that goes down logs that once itself, and a warning per
         // access would flood the log while it is down.
         tracing::debug!(locator, operation, %error, "store fault: going on without the store");

@@ -16,9 +16,12 @@ use tokio::runtime::Handle;
 use super::{Engine, panic_message};
 use crate::FetchOptions;
 use crate::flights::{Claim, generating};
-use crate::stats::Counters;
 use crate::store::{Backend, ErasedRecord, Record, Store};
+use crate::telemetry::Refresh;
+use crate::telemetry::spans::{Generation, Outcome};
 use crate::worker::Place;
+use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 impl<S: Backend> Engine<S> {
     /// Schedules one background refresh of `locator` unless one is in flight, or
@@ -29,6 +32,7 @@ impl<S: Backend> Engine<S> {
         locator: &str,
         version: &V,
         options: &FetchOptions,
+        stale_since: Instant,
         generate: &mut Option<G>,
     ) where
         S: Store<V, T>,
@@ -42,7 +46,7 @@ impl<S: Backend> Engine<S> {
             return; // one is in flight already
         };
         let Some(mut place) = self.worker.reserve(&self.counters) else {
-            Counters::bump(&self.counters.refreshes_dropped);
+            self.counters.refresh(Refresh::Dropped);
             tracing::debug!(
                 locator,
                 "refresh dropped: refresh concurrency and queue are full"
@@ -59,9 +63,13 @@ impl<S: Backend> Engine<S> {
         let engine = self.clone();
         let version = version.clone();
         let options = options.clone();
+        let scheduled = Scheduled {
+            cause: Span::current(),
+            stale_since,
+        };
         drop(runtime.spawn(async move {
             engine
-                .refresh_when_placed(claim, place, version, options, future)
+                .refresh_when_placed(claim, place, version, options, scheduled, future)
                 .await;
         }));
     }
@@ -72,6 +80,7 @@ impl<S: Backend> Engine<S> {
         mut place: Place,
         version: V,
         options: FetchOptions,
+        scheduled: Scheduled,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -80,7 +89,7 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         place.start().await;
-        self.refresh_unless_overtaken(&claim, &mut place, version, &options, future)
+        self.refresh_unless_overtaken(&claim, &mut place, version, &options, scheduled, future)
             .await;
         // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
         // none still stands in the way of the next stale read's.
@@ -96,6 +105,7 @@ impl<S: Backend> Engine<S> {
         place: &mut Place,
         version: V,
         options: &FetchOptions,
+        scheduled: Scheduled,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -103,12 +113,11 @@ impl<S: Backend> Engine<S> {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let counters = &self.counters;
         let locator = claim.locator();
         let lock = match self.store.lock_refresh(locator).await {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
-                place.end(&counters.refreshes_elsewhere);
+                place.end(Refresh::Elsewhere);
                 return;
             }
             Err(error) => {
@@ -125,9 +134,9 @@ impl<S: Backend> Engine<S> {
             None => true,
         };
         if superseded || !claim.is_valid() {
-            place.end(&counters.refreshes_completed);
+            place.end(Refresh::Completed);
         } else {
-            self.generate_and_store(claim, place, version, options, future)
+            self.generate_and_store(claim, place, version, options, scheduled, future)
                 .await;
         }
         if let Some(lock) = lock {
@@ -143,6 +152,7 @@ impl<S: Backend> Engine<S> {
         place: &mut Place,
         version: V,
         options: &FetchOptions,
+        scheduled: Scheduled,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -150,9 +160,10 @@ impl<S: Backend> Engine<S> {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let counters = &self.counters;
         let locator = claim.locator();
         claim.start();
+        let mut run = Generation::refresh(&self.counters, locator, &scheduled.cause);
+        let future = future.instrument(run.span.clone());
         let limit = self.worker.timeout();
         let limited = async {
             match limit {
@@ -163,18 +174,26 @@ impl<S: Backend> Engine<S> {
         let outcome = AssertUnwindSafe(generating(claim.flight(), false, limited))
             .catch_unwind()
             .await;
+        run.ran();
         if !matches!(outcome, Ok(Some(Ok(_)))) {
             claim.fail();
         }
         match outcome {
             Ok(Some(Ok(value))) => {
                 let record = Arc::new(Record::new(version, value, options.fingerprint));
-                self.write(claim, &record, options.expires_in).await;
+                let stored = self.write(claim, &record, options.expires_in).await;
                 claim.complete(ErasedRecord::new(record));
-                place.end(&counters.refreshes_completed);
+                place.end(Refresh::Completed);
+                if stored {
+                    self.counters.refresh_lag(scheduled.stale_since.elapsed());
+                    run.end(Outcome::Ok);
+                } else {
+                    run.end(Outcome::Discarded);
+                }
             }
             Ok(Some(Err(_))) => {
-                place.end(&counters.refreshes_failed);
+                place.end(Refresh::Failed);
+                run.end(Outcome::Err);
                 tracing::warn!(
                     locator,
                     error_type = type_name::<E>(),
@@ -182,7 +201,8 @@ impl<S: Backend> Engine<S> {
                 );
             }
             Ok(None) => {
-                place.end(&counters.refreshes_failed);
+                place.end(Refresh::Failed);
+                run.end(Outcome::Timeout);
                 tracing::warn!(
                     locator,
                     limit = ?limit,
@@ -190,7 +210,8 @@ impl<S: Backend> Engine<S> {
                 );
             }
             Err(panic) => {
-                place.end(&counters.refreshes_failed);
+                place.end(Refresh::Failed);
+                run.end(Outcome::Panic);
                 tracing::warn!(
                     locator,
                     panic = panic_message(&*panic),
@@ -199,4 +220,13 @@ impl<S: Backend> Engine<S> {
             }
         }
     }
+}
+
+/// What a refresh carries from the stale read that scheduled it.
+pub(super) struct Scheduled {
+    /// The span current at that read: the refresh's span follows from it.
+    cause: Span,
+    /// The first stale read of the entry since it was written: refresh lag runs
+    /// from it.
+    stale_since: Instant,
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::Engine;
 use super::in_caller::InCaller;
 use crate::decision::{Action, Found, decide};
-use crate::stats::Counters;
 use crate::store::{Backend, Store};
+use crate::telemetry::Kind;
 use crate::{FetchOptions, Served};
 
 impl<S: Backend> Engine<S> {
@@ -44,26 +44,36 @@ impl<S: Backend> Engine<S> {
             };
             let (served, result) =
                 match (decide(found, runtime.is_some(), options.force_sync), record) {
-                    (Action::Serve, Some(record)) => {
-                        counters.hit();
-                        (Served::Hit, Ok(record.value.clone()))
-                    }
+                    (Action::Serve, Some(record)) => (Served::Hit, Ok(record.value.clone())),
                     (Action::ServeStale, Some(record)) => {
+                        counters.stale_age(record.age());
+                        let stale_since = record.stale_read();
                         if let Some(runtime) = runtime {
                             self.schedule_refresh(
                                 runtime,
                                 locator,
                                 &version,
                                 options,
+                                stale_since,
                                 &mut generate,
                             );
                         }
-                        Counters::bump(&counters.stale_hits);
                         (Served::Stale, Ok(record.value.clone()))
                     }
                     (action, _) => {
+                        let kind = match action {
+                            Action::Regenerate => Kind::Sync,
+                            _ => Kind::Miss,
+                        };
                         match self
-                            .generate_in_caller(locator, &version, options, may_join, &mut generate)
+                            .generate_in_caller(
+                                locator,
+                                &version,
+                                options,
+                                may_join,
+                                kind,
+                                &mut generate,
+                            )
                             .await
                         {
                             // The generation it joined ended without a result: decide again.
@@ -71,21 +81,15 @@ impl<S: Backend> Engine<S> {
                                 may_join = again;
                                 continue;
                             }
-                            InCaller::AlreadyStored(value) => {
-                                counters.hit();
-                                (Served::Hit, Ok(value))
-                            }
+                            InCaller::AlreadyStored(value) => (Served::Hit, Ok(value)),
                             InCaller::Generated(result) if action == Action::Regenerate => {
-                                Counters::bump(&counters.sync_refreshes);
                                 (Served::Sync, result)
                             }
-                            InCaller::Generated(result) => {
-                                Counters::bump(&counters.misses);
-                                (Served::Miss, result)
-                            }
+                            InCaller::Generated(result) => (Served::Miss, result),
                         }
                     }
                 };
+            counters.served(served);
             served.record();
             return (result, served);
         }

@@ -14,6 +14,9 @@ use crate::FetchOptions;
 use crate::flights::{Claim, Landed, Lead, generating, is_generating};
 use crate::store::sealed::StorePriv;
 use crate::store::{Backend, ErasedRecord, Record, Store};
+use crate::telemetry::Kind;
+use crate::telemetry::spans::{Generation, Outcome};
+use tracing::Instrument;
 
 /// How a caller that had to generate was answered.
 pub(super) enum InCaller<T, E> {
@@ -35,6 +38,7 @@ impl<S: Backend> Engine<S> {
         version: &V,
         options: &FetchOptions,
         may_join: bool,
+        kind: Kind,
         generate: &mut Option<G>,
     ) -> InCaller<T, E>
     where
@@ -79,26 +83,34 @@ impl<S: Backend> Engine<S> {
         let generate = generate
             .take()
             .expect("a caller leads one generation at most");
+        let mut run = Generation::in_caller(&self.counters, locator, kind);
         // A failure is told to the waiters explicitly: a claim merely dropped means a
         // cancelled runner, after which the waiters coalesce again.
-        let generation = match catch_unwind(AssertUnwindSafe(generate)) {
-            Ok(generation) => generation,
+        let generation = match run
+            .span
+            .in_scope(|| catch_unwind(AssertUnwindSafe(generate)))
+        {
+            Ok(generation) => generation.instrument(run.span.clone()),
             Err(panic) => {
                 claim.fail();
+                run.end(Outcome::Panic);
                 resume_unwind(panic);
             }
         };
         let outcome = AssertUnwindSafe(generating(claim.flight(), true, generation))
             .catch_unwind()
             .await;
+        run.ran();
         let value = match outcome {
             Ok(Ok(value)) => value,
             Ok(Err(error)) => {
                 claim.fail();
+                run.end(Outcome::Err);
                 return InCaller::Generated(Err(error));
             }
             Err(panic) => {
                 claim.fail();
+                run.end(Outcome::Panic);
                 resume_unwind(panic);
             }
         };
@@ -107,13 +119,18 @@ impl<S: Backend> Engine<S> {
         // cancelled during it.
         claim.complete(ErasedRecord::new(record.clone()));
         let value = record.value.clone();
-        Landing {
+        let stored = Landing {
             engine: self.clone(),
             write: Some((claim, record)),
             expires_in: options.expires_in,
         }
         .land()
         .await;
+        run.end(if stored {
+            Outcome::Ok
+        } else {
+            Outcome::Discarded
+        });
         InCaller::Generated(Ok(value))
     }
 }
@@ -139,11 +156,14 @@ where
     V: Ord + Send + Sync + 'static,
     T: Send + Sync + 'static,
 {
-    async fn land(mut self) {
+    /// Whether the value was stored.
+    async fn land(mut self) -> bool {
+        let mut stored = false;
         if let Some((claim, record)) = &self.write {
-            self.engine.write(claim, record, self.expires_in).await;
+            stored = self.engine.write(claim, record, self.expires_in).await;
         }
         self.write = None;
+        stored
     }
 }
 

@@ -3,7 +3,10 @@
 
 use std::any::Any;
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// An entry: the value, the version it was generated for, and a fingerprint of the
 /// code that generated it (`0` when unknown).
@@ -12,17 +15,36 @@ pub struct Record<V, T> {
     pub(crate) version: V,
     pub(crate) value: T,
     pub(crate) fingerprint: u64,
+    /// When the value landed here (tokio's clock, so paused test time controls it).
+    pub(crate) written_at: Instant,
+    /// The first stale read of this record: refresh lag is measured from it. A new
+    /// write is a new record, so this is "since it was last written".
+    pub(crate) first_stale_read: OnceLock<Instant>,
 }
 
-impl<V: Ord, T> Record<V, T> {
+impl<V, T> Record<V, T> {
     pub(crate) fn new(version: V, value: T, fingerprint: u64) -> Self {
         Record {
             version,
             value,
             fingerprint,
+            written_at: Instant::now(),
+            first_stale_read: OnceLock::new(),
         }
     }
 
+    /// How long ago the value landed.
+    pub(crate) fn age(&self) -> Duration {
+        self.written_at.elapsed()
+    }
+
+    /// Marks a stale read of this record; returns the first one's time.
+    pub(crate) fn stale_read(&self) -> Instant {
+        *self.first_stale_read.get_or_init(Instant::now)
+    }
+}
+
+impl<V: Ord, T> Record<V, T> {
     /// Whether a caller that wants `version` of the code `fingerprint` may be served
     /// this record. An equal or *older* requested version counts as current (a
     /// lagging replica never causes a refresh storm); a record of other code is

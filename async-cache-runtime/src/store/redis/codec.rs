@@ -95,11 +95,7 @@ pub(crate) fn decode<V: DeserializeOwned, T: DeserializeOwned>(
     if !body.is_empty() {
         return Err(DecodeError::Body(format!("{} bytes left over", body.len())));
     }
-    Ok(Record {
-        version,
-        value,
-        fingerprint,
-    })
+    Ok(Record::new(version, value, fingerprint))
 }
 
 #[cfg(test)]
@@ -143,11 +139,7 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_ours() {
-        let record = Record {
-            version: 1_u64,
-            value: "v".to_string(),
-            fingerprint: 0,
-        };
+        let record = Record::new(1_u64, "v".to_string(), 0);
         let bytes = encode(&record).unwrap();
         assert!(matches!(
             decode::<u64, String>(b"garbage"),
@@ -194,11 +186,11 @@ mod tests {
             Number(u64),
             Text(String),
         }
-        let record = Record {
-            version: 1_u64,
-            value: vec![Loose::Number(3), Loose::Text("three".into())],
-            fingerprint: 0,
-        };
+        let record = Record::new(
+            1_u64,
+            vec![Loose::Number(3), Loose::Text("three".into())],
+            0,
+        );
         let back: Record<u64, Vec<Loose>> = decode(&encode(&record).unwrap()).unwrap();
         assert_eq!(back.value, record.value);
         assert!(
