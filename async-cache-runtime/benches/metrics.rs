@@ -10,6 +10,11 @@
 //! recorder was installed (its handles do nothing) and one built after (metrics-util's
 //! debugging recorder, whose counters are atomics as a Prometheus exporter's are).
 //! Without the feature both ids measure the same code, which shows the noise.
+//!
+//! On a shared machine the noise is larger than the difference; instruction counts
+//! are not noisy: `BENCH_PROFILE=no-recorder|recorder [BENCH_PROFILE_ITERS=n]` runs
+//! only `n` hits of that cache, no criterion, for `valgrind --tool=callgrind`, whose
+//! counts of two runs with different `n` give instructions per hit.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -58,6 +63,20 @@ fn main() {
     rt.block_on(warmed(&before, &locators));
     rt.block_on(warmed(&after, &locators));
 
+    if let Ok(id) = std::env::var("BENCH_PROFILE") {
+        let cache = match id.as_str() {
+            "no-recorder" => &before,
+            "recorder" => &after,
+            other => panic!("BENCH_PROFILE: no cache {other:?}"),
+        };
+        let iters = std::env::var("BENCH_PROFILE_ITERS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100_000);
+        let elapsed = rt.block_on(hits(cache, &locators, iters));
+        eprintln!("{id}: {iters} hits in {elapsed:?}");
+        return;
+    }
     let feature = if cfg!(feature = "metrics") {
         "on"
     } else {

@@ -37,6 +37,16 @@
 //! entries are regenerated in the caller, never left stale forever.
 //!
 //! Every fetch is counted in [`Stats`]; [`Served`] says how one was served.
+//!
+//! Observability: with the `metrics` feature, the counters of [`Stats`] (labelled by
+//! [`CacheBuilder::name`]), the time each generator ran, the age of each entry served
+//! stale, the lag from an entry's first stale read to its refreshed write, and the
+//! refreshes running and queued are reported through the `metrics` facade, so any
+//! exporter serves them (`async_cache_*`: the README lists every metric). Every
+//! generator run is inside a `tracing` span `async_cache.generate` (INFO, target
+//! `async_cache_runtime`, fields `cache`, `locator`, `kind`, `outcome`): a child of
+//! the caller's span when run in the caller, a root span that follows from the
+//! scheduling read's span when run as a background refresh.
 #![warn(missing_docs)]
 
 mod builder;
