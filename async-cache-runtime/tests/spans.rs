@@ -235,3 +235,27 @@ async fn outcomes_say_how_each_run_ended() {
 fn blow_up() -> u32 {
     panic!("refresh blew up")
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_abandoned_by_its_timeout_says_timeout() {
+    let (recorder, _guard) = recording();
+    let cache = Cache::builder()
+        .refresh_timeout(std::time::Duration::from_secs(1))
+        .build();
+    cache.fetch("slow", 1, || async { 1_u32 }).await;
+    let stale = cache
+        .fetch("slow", 2, || std::future::pending::<u32>())
+        .await;
+    assert_eq!(stale, 1);
+    cache.wait_for_refreshes().await;
+    let spans = recorder.generate_spans();
+    let last = &spans.last().expect("the refresh's span").1;
+    assert_eq!(
+        (
+            last.fields["kind"].as_str(),
+            last.fields["outcome"].as_str()
+        ),
+        ("refresh", "timeout")
+    );
+    assert_eq!(cache.stats().refreshes_failed, 1);
+}
