@@ -243,9 +243,7 @@ async fn a_refresh_abandoned_by_its_timeout_says_timeout() {
         .refresh_timeout(std::time::Duration::from_secs(1))
         .build();
     cache.fetch("slow", 1, || async { 1_u32 }).await;
-    let stale = cache
-        .fetch("slow", 2, || std::future::pending::<u32>())
-        .await;
+    let stale = cache.fetch("slow", 2, std::future::pending::<u32>).await;
     assert_eq!(stale, 1);
     cache.wait_for_refreshes().await;
     let spans = recorder.generate_spans();
