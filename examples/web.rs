@@ -16,6 +16,7 @@
 //! - `GET /things/{id}?preview=true`: an editor's view, rendered now if outdated (`sync`).
 //! - `PUT /things/{id}` with `{"name": ..., "body": ...}`: edits the row, bumps `updated_at`.
 //! - `GET /stats`: the cache's counters, and how many renders this process ran.
+//! - `GET /metrics`: the cache's metrics (`async_cache_*`) in the Prometheus text format.
 //!
 //! Ctrl-C (or SIGTERM) stops accepting requests, lets in-flight ones finish, and waits
 //! for the background refreshes still running before exiting.
@@ -129,10 +130,12 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
 async fn serve(config: Config) -> Result<(), String> {
     let db = Db::open(&config.db)
         .map_err(|error| format!("opening the database {}: {error}", config.db.display()))?;
+    // Before the cache is built: its metric handles bind to the recorder of that time.
+    let metrics = prometheus()?;
     let tier = match &config.redis {
-        None => Tier::Memory(Cache::new()),
+        None => Tier::Memory(Cache::builder().name("things").build()),
         #[cfg(feature = "redis")]
-        Some(url) => Tier::Shared(Cache::builder().redis(url).build()),
+        Some(url) => Tier::Shared(Cache::builder().name("things").redis(url).build()),
         #[cfg(not(feature = "redis"))]
         Some(_) => {
             return Err("--redis needs the redis feature: \
@@ -149,6 +152,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let router = Router::new()
         .route("/things/{id}", get(get_thing).put(put_thing))
         .route("/stats", get(stats))
+        .route("/metrics", get(move || scrape(metrics.clone())))
         .with_state(app.clone());
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -170,6 +174,29 @@ async fn serve(config: Config) -> Result<(), String> {
     app.wait_for_refreshes().await;
     println!("drained; final stats: {}", app.stats_json());
     Ok(())
+}
+
+/// Installs the Prometheus recorder, with a task that keeps its histograms bounded.
+fn prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|error| format!("installing the metrics recorder: {error}"))?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+/// `GET /metrics`: the Prometheus text exposition format.
+async fn scrape(metrics: metrics_exporter_prometheus::PrometheusHandle) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics.render(),
+    )
 }
 
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.

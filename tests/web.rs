@@ -385,3 +385,134 @@ async fn two_processes_over_one_redis_render_once() {
     assert_eq!(total("refreshes_failed"), 0, "{a_last} {b_last}");
     assert_eq!(total("store_errors"), 0, "{a_last} {b_last}");
 }
+
+/// The samples of a Prometheus text scrape: `(name, sorted labels) -> value`.
+fn scraped(text: &str) -> std::collections::BTreeMap<(String, Vec<String>), f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("`series value`");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, labels)) => (name, labels.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let mut labels: Vec<String> = labels
+                .split(',')
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            labels.sort();
+            let value = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
+            ((name.to_owned(), labels), value)
+        })
+        .collect()
+}
+
+fn sample(
+    samples: &std::collections::BTreeMap<(String, Vec<String>), f64>,
+    name: &str,
+    labels: &[&str],
+) -> f64 {
+    let mut labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    labels.push(r#"cache="things""#.to_owned());
+    labels.sort();
+    *samples
+        .get(&(name.to_owned(), labels.clone()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name}{{{}}} in the scrape: {samples:?}",
+                labels.join(",")
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_counts_the_traffic() {
+    let dir = TempDir::new("metrics");
+    let server = start(&dir);
+    let addr = server.addr;
+
+    // A miss, two hits, an edit, a stale read and its refresh, then a hit of it.
+    assert_eq!(get(addr, "/things/1").await.served(), "miss");
+    assert_eq!(get(addr, "/things/1").await.served(), "hit");
+    assert_eq!(get(addr, "/things/1").await.served(), "hit");
+    let before = stats(addr).await;
+    let edit = put(addr, "/things/1", r#"{"name":"kettle","body":"edited"}"#).await;
+    assert_eq!(edit.status, 200, "{edit:?}");
+    assert_eq!(get(addr, "/things/1").await.served(), "stale");
+    stats_when(addr, "the refresh completes", |now| {
+        count(now, "refreshes_completed") == count(&before, "refreshes_completed") + 1
+    })
+    .await;
+    assert_eq!(get(addr, "/things/1").await.served(), "hit");
+
+    let reply = get(addr, "/metrics").await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let text = reply.body.clone();
+    let samples = scraped(&text);
+    let fetches = |served: &str| {
+        sample(
+            &samples,
+            "async_cache_fetches_total",
+            &[&format!(r#"served="{served}""#)],
+        )
+    };
+    let refreshes = |outcome: &str| {
+        sample(
+            &samples,
+            "async_cache_refreshes_total",
+            &[&format!(r#"outcome="{outcome}""#)],
+        )
+    };
+    assert_eq!(
+        (
+            fetches("miss"),
+            fetches("hit"),
+            fetches("stale"),
+            fetches("sync")
+        ),
+        (1.0, 3.0, 1.0, 0.0),
+        "{text}"
+    );
+    assert_eq!(
+        (
+            refreshes("started"),
+            refreshes("completed"),
+            refreshes("failed")
+        ),
+        (1.0, 1.0, 0.0),
+        "{text}"
+    );
+    // And they are the counters `/stats` reports.
+    let now = stats(addr).await;
+    assert_eq!(fetches("hit"), count(&now, "hits") as f64, "{now}");
+    assert_eq!(fetches("stale"), count(&now, "stale_hits") as f64, "{now}");
+    assert_eq!(fetches("miss"), count(&now, "misses") as f64, "{now}");
+    // One render in a request and one in the background, each timed; one stale
+    // answer and one refresh landed after it.
+    let count_of = |name: &str, labels: &[&str]| sample(&samples, &format!("{name}_count"), labels);
+    assert_eq!(
+        count_of("async_cache_generation_seconds", &[r#"kind="miss""#]),
+        1.0
+    );
+    assert_eq!(
+        count_of("async_cache_generation_seconds", &[r#"kind="refresh""#]),
+        1.0
+    );
+    assert_eq!(count_of("async_cache_stale_age_seconds", &[]), 1.0);
+    assert_eq!(count_of("async_cache_refresh_lag_seconds", &[]), 1.0);
+    let render_sum = sample(
+        &samples,
+        "async_cache_generation_seconds_sum",
+        &[r#"kind="miss""#],
+    );
+    assert!(
+        render_sum >= RENDER.as_secs_f64(),
+        "a miss renders for at least {RENDER:?}: {render_sum}"
+    );
+    assert_eq!(
+        sample(&samples, "async_cache_refreshes_running", &[]),
+        0.0,
+        "{text}"
+    );
+}

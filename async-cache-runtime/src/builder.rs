@@ -21,6 +21,9 @@ pub const DEFAULT_REFRESH_CONCURRENCY: usize = 8;
 /// [`CacheBuilder::refresh_queue_capacity`] says otherwise.
 pub const DEFAULT_REFRESH_QUEUE_CAPACITY: usize = 1024;
 
+/// The name of a cache unless [`CacheBuilder::name`] says otherwise.
+pub const DEFAULT_NAME: &str = "default";
+
 /// What the builder collects for every store.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -30,6 +33,7 @@ pub(crate) struct Settings {
     pub(crate) refresh_timeout: Option<Duration>,
     pub(crate) runtime: Option<Handle>,
     pub(crate) defaults: Defaults,
+    pub(crate) name: String,
 }
 
 /// Configures a [`Cache`]; made by [`Cache::builder`].
@@ -59,6 +63,7 @@ impl CacheBuilder<Memory> {
                 refresh_timeout: None,
                 runtime: None,
                 defaults: Defaults::default(),
+                name: DEFAULT_NAME.to_owned(),
             },
             store: (),
         }
@@ -204,6 +209,24 @@ impl<S: Backend> CacheBuilder<S> {
     /// cache has no worker and regenerates in the caller.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.settings.runtime = Some(handle);
+        self
+    }
+
+    /// The cache's name (default [`DEFAULT_NAME`]): the `cache` label of its metrics
+    /// (feature `metrics`) and the `cache` field of its `async_cache.generate` spans.
+    /// Caches given the same name share metric series, whose values then add up.
+    ///
+    /// The metric handles are registered with the `metrics` recorder installed when
+    /// the cache is built: install the exporter first.
+    ///
+    /// ```
+    /// use async_cache_runtime::Cache;
+    ///
+    /// let pages = Cache::builder().name("pages").build();
+    /// # drop(pages);
+    /// ```
+    pub fn name(mut self, name: &str) -> Self {
+        self.settings.name = name.to_owned();
         self
     }
 

@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 
 use crate::builder::{CacheBuilder, Settings};
 use crate::engine::Engine;
+use crate::stats::Counters;
 use crate::store::{Backend, Memory, Store};
 use crate::worker::Worker;
 use crate::{FetchOptions, Served, Stats};
@@ -79,6 +80,7 @@ impl<S: Backend> fmt::Debug for Cache<S> {
 
 impl<S: Backend> Cache<S> {
     pub(crate) fn from_parts(store: S, settings: Settings) -> Self {
+        let counters = Arc::new(Counters::new(&settings.name));
         let worker = Worker::new(
             settings.runtime,
             settings.refresh_concurrency,
@@ -86,7 +88,7 @@ impl<S: Backend> Cache<S> {
             settings.refresh_timeout,
         );
         Cache {
-            engine: Arc::new(Engine::new(store, worker, settings.defaults)),
+            engine: Arc::new(Engine::new(store, worker, counters, settings.defaults)),
         }
     }
 

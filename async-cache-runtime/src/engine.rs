@@ -33,12 +33,17 @@ pub(crate) struct Engine<S> {
 }
 
 impl<S: Backend> Engine<S> {
-    pub(crate) fn new(store: S, worker: Arc<Worker>, defaults: Defaults) -> Self {
+    pub(crate) fn new(
+        store: S,
+        worker: Arc<Worker>,
+        counters: Arc<Counters>,
+        defaults: Defaults,
+    ) -> Self {
         Engine {
             store,
             flights: Flights::new(),
             worker,
-            counters: Arc::default(),
+            counters,
             defaults,
             windows: Windows::default(),
         }
@@ -119,7 +124,13 @@ impl<S: Backend> Engine<S> {
 
     /// Stores `record` under the claim's locator, unless the claim was invalidated or
     /// the store holds as new a version: both decided atomically with the write.
-    async fn write<V, T>(&self, claim: &Claim, record: &Arc<Record<V, T>>, options: WriteOptions)
+    /// Returns whether it was stored.
+    async fn write<V, T>(
+        &self,
+        claim: &Claim,
+        record: &Arc<Record<V, T>>,
+        options: WriteOptions,
+    ) -> bool
     where
         S: StorePriv<V, T>,
         V: Send,
@@ -127,7 +138,7 @@ impl<S: Backend> Engine<S> {
     {
         let still_valid = || claim.is_valid();
         self.store_record(claim.locator(), record, options, &still_valid)
-            .await;
+            .await
     }
 
     async fn store_record<V, T>(
@@ -162,7 +173,7 @@ impl<S: Backend> Engine<S> {
     }
 
     fn store_error(&self, locator: &str, operation: &str, error: &StoreError) {
-        Counters::bump(&self.counters.store_errors);
+        self.counters.store_error();
         // At debug: a store that goes down logs that once itself, and a warning per
         // access would flood the log while it is down.
         tracing::debug!(locator, operation, %error, "store fault: going on without the store");

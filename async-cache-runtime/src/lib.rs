@@ -460,12 +460,14 @@ mod options;
 mod served;
 mod stats;
 pub mod store;
+mod telemetry;
 mod worker;
 
 #[cfg(feature = "macros")]
 pub use async_cache_macros::async_cached;
 pub use builder::{
-    CacheBuilder, DEFAULT_MAX_CAPACITY, DEFAULT_REFRESH_CONCURRENCY, DEFAULT_REFRESH_QUEUE_CAPACITY,
+    CacheBuilder, DEFAULT_MAX_CAPACITY, DEFAULT_NAME, DEFAULT_REFRESH_CONCURRENCY,
+    DEFAULT_REFRESH_QUEUE_CAPACITY,
 };
 pub use cache::Cache;
 pub use global::{global, set_global};

@@ -2,6 +2,10 @@
 //! bumps.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::Served;
+use crate::telemetry::{Kind, Refresh};
 
 /// Counters of one cache since it was built.
 ///
@@ -72,21 +76,27 @@ const STRIPES: usize = 16;
 #[derive(Default)]
 struct Padded(AtomicU64);
 
-#[derive(Default)]
+/// Every counter of one cache, and (feature `metrics`) the metric handles that mirror
+/// them: each event moves its `Stats` atomic and its metric in one method, so the two
+/// move exactly alike.
 pub(crate) struct Counters {
     hits: [Padded; STRIPES],
-    pub(crate) stale_hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) sync_refreshes: AtomicU64,
-    pub(crate) refreshes_started: AtomicU64,
-    pub(crate) refreshes_completed: AtomicU64,
-    pub(crate) refreshes_failed: AtomicU64,
-    pub(crate) refreshes_dropped: AtomicU64,
-    pub(crate) refreshes_elsewhere: AtomicU64,
-    pub(crate) store_errors: AtomicU64,
-    pub(crate) fail_safe_hits: AtomicU64,
-    pub(crate) soft_timeouts: AtomicU64,
-    pub(crate) refreshes_backed_off: AtomicU64,
+    stale_hits: AtomicU64,
+    misses: AtomicU64,
+    sync_refreshes: AtomicU64,
+    refreshes_started: AtomicU64,
+    refreshes_completed: AtomicU64,
+    refreshes_failed: AtomicU64,
+    refreshes_dropped: AtomicU64,
+    refreshes_elsewhere: AtomicU64,
+    store_errors: AtomicU64,
+    fail_safe_hits: AtomicU64,
+    soft_timeouts: AtomicU64,
+    refreshes_backed_off: AtomicU64,
+    /// The `cache` label and span field.
+    name: Box<str>,
+    #[cfg(feature = "metrics")]
+    metrics: crate::telemetry::metrics::Handles,
 }
 
 fn stripe() -> usize {
@@ -97,14 +107,143 @@ fn stripe() -> usize {
     STRIPE.with(|s| *s)
 }
 
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
 impl Counters {
-    #[inline]
-    pub(crate) fn hit(&self) {
-        self.hits[stripe()].0.fetch_add(1, Relaxed);
+    /// Registers the metric handles with the recorder installed now.
+    pub(crate) fn new(name: &str) -> Self {
+        Counters {
+            hits: Default::default(),
+            stale_hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            sync_refreshes: AtomicU64::new(0),
+            refreshes_started: AtomicU64::new(0),
+            refreshes_completed: AtomicU64::new(0),
+            refreshes_failed: AtomicU64::new(0),
+            refreshes_dropped: AtomicU64::new(0),
+            refreshes_elsewhere: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            fail_safe_hits: AtomicU64::new(0),
+            soft_timeouts: AtomicU64::new(0),
+            refreshes_backed_off: AtomicU64::new(0),
+            name: name.into(),
+            #[cfg(feature = "metrics")]
+            metrics: crate::telemetry::metrics::Handles::register(name),
+        }
     }
 
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A completed fetch, counted by how it was served.
+    #[inline]
+    pub(crate) fn served(&self, served: Served) {
+        match served {
+            Served::Hit => {
+                self.hits[stripe()].0.fetch_add(1, Relaxed);
+                #[cfg(feature = "metrics")]
+                self.metrics.hit.increment(1);
+            }
+            Served::Stale => {
+                bump(&self.stale_hits);
+                #[cfg(feature = "metrics")]
+                self.metrics.stale.increment(1);
+            }
+            Served::Miss => {
+                bump(&self.misses);
+                #[cfg(feature = "metrics")]
+                self.metrics.miss.increment(1);
+            }
+            Served::Sync => {
+                bump(&self.sync_refreshes);
+                #[cfg(feature = "metrics")]
+                self.metrics.sync.increment(1);
+            }
+            Served::FailSafe => {
+                bump(&self.fail_safe_hits);
+                #[cfg(feature = "metrics")]
+                self.metrics.fail_safe.increment(1);
+            }
+        }
+    }
+
+    /// A fallback answered a caller whose generation outlasted its soft timeout (it
+    /// is also counted as served `FailSafe`).
+    pub(crate) fn soft_timeout(&self) {
+        bump(&self.soft_timeouts);
+    }
+
+    /// A background refresh's step or end.
+    pub(crate) fn refresh(&self, outcome: Refresh) {
+        let counter = match outcome {
+            Refresh::Started => &self.refreshes_started,
+            Refresh::Completed => &self.refreshes_completed,
+            Refresh::Failed => &self.refreshes_failed,
+            Refresh::Dropped => &self.refreshes_dropped,
+            Refresh::Elsewhere => &self.refreshes_elsewhere,
+            Refresh::BackedOff => &self.refreshes_backed_off,
+        };
+        bump(counter);
+        self.metric_refresh(outcome);
+    }
+
+    fn metric_refresh(&self, _outcome: Refresh) {
+        #[cfg(feature = "metrics")]
+        self.metrics.refresh(_outcome).increment(1);
+    }
+
+    /// A store read or write that failed or timed out.
+    pub(crate) fn store_error(&self) {
+        bump(&self.store_errors);
+        #[cfg(feature = "metrics")]
+        self.metrics.store_errors.increment(1);
+    }
+
+    /// How long one generator run took.
+    pub(crate) fn generation(&self, _kind: Kind, _ran: Duration) {
+        #[cfg(feature = "metrics")]
+        self.metrics.generation(_kind).record(_ran);
+    }
+
+    /// The age of an entry served stale.
+    pub(crate) fn stale_age(&self, _age: Duration) {
+        #[cfg(feature = "metrics")]
+        self.metrics.stale_age.record(_age);
+    }
+
+    /// A background refresh's result stored, `_lag` after the first stale read of the
+    /// entry it replaced.
+    pub(crate) fn refresh_lag(&self, _lag: Duration) {
+        #[cfg(feature = "metrics")]
+        self.metrics.refresh_lag.record(_lag);
+    }
+
+    /// A refresh took a place in the worker's queue.
+    pub(crate) fn refresh_queued(&self) {
+        #[cfg(feature = "metrics")]
+        self.metrics.queued.increment(1.0);
+    }
+
+    /// A queued refresh began to run.
+    pub(crate) fn refresh_running(&self) {
+        #[cfg(feature = "metrics")]
+        {
+            self.metrics.queued.decrement(1.0);
+            self.metrics.running.increment(1.0);
+        }
+    }
+
+    /// A refresh gave its place back, running or still queued.
+    pub(crate) fn refresh_left(&self, _running: bool) {
+        #[cfg(feature = "metrics")]
+        if _running {
+            self.metrics.running.decrement(1.0);
+        } else {
+            self.metrics.queued.decrement(1.0);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Stats {

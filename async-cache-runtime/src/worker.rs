@@ -4,13 +4,14 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore, oneshot};
 
 use crate::stats::Counters;
+use crate::telemetry::Refresh;
 
 pub(crate) struct Worker {
     runtime: Option<Handle>,
@@ -110,6 +111,7 @@ impl Worker {
         self.pending
             .fetch_update(SeqCst, SeqCst, |n| (n < self.capacity).then_some(n + 1))
             .ok()?;
+        counters.refresh_queued();
         Some(Place {
             worker: self.clone(),
             counters: counters.clone(),
@@ -154,11 +156,12 @@ impl Place {
             .expect("the refresh semaphore is never closed")
             .forget();
         self.running = true;
+        self.counters.refresh_running();
     }
 
     /// Counts the refresh in `refreshes_started`.
     pub(crate) fn count_started(&mut self) {
-        Counters::bump(&self.counters.refreshes_started);
+        self.counters.refresh(Refresh::Started);
         self.counted = true;
     }
 
@@ -167,11 +170,11 @@ impl Place {
         self.spawned = true;
     }
 
-    /// The refresh's outcome: counts it in `counter` (completed, failed or elsewhere),
-    /// once, so that a shutdown after this cannot count it failed as well.
-    pub(crate) fn end(&mut self, counter: &AtomicU64) {
+    /// The refresh's outcome: counts it (completed, failed or elsewhere), once, so
+    /// that a shutdown after this cannot count it failed as well.
+    pub(crate) fn end(&mut self, outcome: Refresh) {
         if !self.finished {
-            Counters::bump(counter);
+            self.counters.refresh(outcome);
             self.finished = true;
         }
     }
@@ -182,16 +185,17 @@ impl Drop for Place {
         if self.running {
             self.worker.running.add_permits(1);
         }
+        self.counters.refresh_left(self.running);
         if self.counted && !self.finished {
             // Dropped mid-run: its runtime shut down under it.
-            Counters::bump(&self.counters.refreshes_failed);
+            self.counters.refresh(Refresh::Failed);
             tracing::warn!("background refresh abandoned: its runtime shut down");
         }
         if self.spawned && !self.running {
             // A refresh task is only ever dropped unstarted by its runtime shutting
             // down: spawned onto a closed runtime, or dropped from the queue. If that
             // is the builder's runtime, it is gone for good, sentinel or not.
-            Counters::bump(&self.counters.refreshes_dropped);
+            self.counters.refresh(Refresh::Dropped);
             if self.worker.runtime.is_some() {
                 self.worker.runtime_alive.store(false, SeqCst);
             }

@@ -16,18 +16,32 @@ use tokio::runtime::Handle;
 use super::{Engine, panic_message};
 use crate::FetchOptions;
 use crate::flights::{Claim, generating};
-use crate::stats::Counters;
 use crate::store::record::tick;
 use crate::store::sealed::WriteOptions;
 use crate::store::{Backend, ErasedRecord, Record, Store};
+use crate::telemetry::Refresh;
+use crate::telemetry::spans::{Generation, Outcome as Traced};
 use crate::worker::Place;
+use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 /// What a refresh is for: the version, the options of the call that scheduled it
-/// (what it writes with), and when (a same-version entry written since stays).
-struct Refresh<'a, V> {
+/// (what it writes with), and when (a same-version entry written since stays); and
+/// what it carries from the stale read that scheduled it.
+struct Job<'a, V> {
     version: V,
     options: &'a FetchOptions,
     scheduled_at: u64,
+    scheduled: Scheduled,
+}
+
+/// What a refresh carries from the stale read that scheduled it.
+struct Scheduled {
+    /// The span current at that read: the refresh's span follows from it.
+    cause: Span,
+    /// The first stale read of the entry since it was written: refresh lag runs
+    /// from it.
+    stale_since: Instant,
 }
 
 impl<S: Backend> Engine<S> {
@@ -39,6 +53,7 @@ impl<S: Backend> Engine<S> {
         locator: &str,
         version: &V,
         options: &FetchOptions,
+        stale_since: Instant,
         generate: &mut Option<G>,
     ) where
         S: Store<V, T>,
@@ -52,7 +67,7 @@ impl<S: Backend> Engine<S> {
             return; // one is in flight already
         };
         let Some(mut place) = self.worker.reserve(&self.counters) else {
-            Counters::bump(&self.counters.refreshes_dropped);
+            self.counters.refresh(Refresh::Dropped);
             tracing::debug!(
                 locator,
                 "refresh dropped: refresh concurrency and queue are full"
@@ -70,9 +85,21 @@ impl<S: Backend> Engine<S> {
         let version = version.clone();
         let options = options.clone();
         let scheduled_at = tick();
+        let scheduled = Scheduled {
+            cause: Span::current(),
+            stale_since,
+        };
         drop(runtime.spawn(async move {
             engine
-                .refresh_when_placed(claim, place, version, options, scheduled_at, future)
+                .refresh_when_placed(
+                    claim,
+                    place,
+                    version,
+                    options,
+                    scheduled_at,
+                    scheduled,
+                    future,
+                )
                 .await;
         }));
     }
@@ -84,6 +111,7 @@ impl<S: Backend> Engine<S> {
         version: V,
         options: FetchOptions,
         scheduled_at: u64,
+        scheduled: Scheduled,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -92,10 +120,11 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         place.start().await;
-        let refresh = Refresh {
+        let refresh = Job {
             version,
             options: &options,
             scheduled_at,
+            scheduled,
         };
         self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
@@ -111,7 +140,7 @@ impl<S: Backend> Engine<S> {
         &self,
         claim: &Claim,
         place: &mut Place,
-        refresh: Refresh<'_, V>,
+        refresh: Job<'_, V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -119,12 +148,11 @@ impl<S: Backend> Engine<S> {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let counters = &self.counters;
         let locator = claim.locator();
         let lock = match self.store.lock_refresh(locator).await {
             Ok(Some(lock)) => Some(lock),
             Ok(None) => {
-                place.end(&counters.refreshes_elsewhere);
+                place.end(Refresh::Elsewhere);
                 return;
             }
             Err(error) => {
@@ -149,7 +177,7 @@ impl<S: Backend> Engine<S> {
             _ => true,
         };
         if superseded || !claim.is_valid() {
-            place.end(&counters.refreshes_completed);
+            place.end(Refresh::Completed);
         } else {
             self.generate_and_store(claim, place, refresh, future).await;
         }
@@ -164,7 +192,7 @@ impl<S: Backend> Engine<S> {
         &self,
         claim: &Claim,
         place: &mut Place,
-        refresh: Refresh<'_, V>,
+        refresh: Job<'_, V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -172,9 +200,10 @@ impl<S: Backend> Engine<S> {
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let counters = &self.counters;
         let locator = claim.locator();
         claim.start();
+        let mut run = Generation::refresh(&self.counters, locator, &refresh.scheduled.cause);
+        let future = future.instrument(run.span.clone());
         let limit = self.worker.timeout();
         let limited = async {
             match limit {
@@ -185,6 +214,7 @@ impl<S: Backend> Engine<S> {
         let outcome = AssertUnwindSafe(generating(claim.flight(), false, limited))
             .catch_unwind()
             .await;
+        run.ran();
         if matches!(outcome, Ok(Some(Ok(_)))) {
             self.windows.refresh_succeeded(locator);
         } else {
@@ -202,12 +232,20 @@ impl<S: Backend> Engine<S> {
                     fail_safe: options.fail_safe,
                     since: Some(refresh.scheduled_at),
                 };
-                self.write(claim, &record, write).await;
+                let stored = self.write(claim, &record, write).await;
                 claim.complete(ErasedRecord::new(record));
-                place.end(&counters.refreshes_completed);
+                place.end(Refresh::Completed);
+                if stored {
+                    self.counters
+                        .refresh_lag(refresh.scheduled.stale_since.elapsed());
+                    run.end(Traced::Ok);
+                } else {
+                    run.end(Traced::Discarded);
+                }
             }
             Ok(Some(Err(_))) => {
-                place.end(&counters.refreshes_failed);
+                place.end(Refresh::Failed);
+                run.end(Traced::Err);
                 tracing::warn!(
                     locator,
                     error_type = type_name::<E>(),
@@ -215,7 +253,8 @@ impl<S: Backend> Engine<S> {
                 );
             }
             Ok(None) => {
-                place.end(&counters.refreshes_failed);
+                place.end(Refresh::Failed);
+                run.end(Traced::Timeout);
                 tracing::warn!(
                     locator,
                     limit = ?limit,
@@ -223,7 +262,8 @@ impl<S: Backend> Engine<S> {
                 );
             }
             Err(panic) => {
-                place.end(&counters.refreshes_failed);
+                place.end(Refresh::Failed);
+                run.end(Traced::Panic);
                 tracing::warn!(
                     locator,
                     panic = panic_message(&*panic),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::Engine;
 use super::in_caller::InCaller;
 use crate::decision::{Action, Facts, Found, classify, decide};
-use crate::stats::Counters;
 use crate::store::{Backend, Record, Store};
+use crate::telemetry::{Kind, Refresh};
 use crate::{FetchOptions, Served};
 
 impl<S: Backend> Engine<S> {
@@ -64,21 +64,30 @@ impl<S: Backend> Engine<S> {
                 && self.windows.throttled(locator);
             let action = decide(standing, runtime.is_some(), options.force_sync, throttled);
             let (served, result) = match (action, record, fallback) {
-                (Action::Serve, Some(record), _) => {
-                    counters.hit();
-                    (Served::Hit, Ok(record.value.clone()))
-                }
+                (Action::Serve, Some(record), _) => (Served::Hit, Ok(record.value.clone())),
                 (Action::ServeStale, Some(record), _) => {
+                    counters.stale_age(record.age());
+                    let stale_since = record.stale_read();
                     if self.windows.backed_off(locator) {
-                        Counters::bump(&counters.refreshes_backed_off);
+                        counters.refresh(Refresh::BackedOff);
                     } else if let Some(runtime) = runtime {
-                        self.schedule_refresh(runtime, locator, &version, options, &mut generate);
+                        self.schedule_refresh(
+                            runtime,
+                            locator,
+                            &version,
+                            options,
+                            stale_since,
+                            &mut generate,
+                        );
                     }
-                    Counters::bump(&counters.stale_hits);
                     (Served::Stale, Ok(record.value.clone()))
                 }
                 (Action::ServeFallback, _, Some(fallback)) => self.serve_fallback(&fallback),
                 (action, _, fallback) => {
+                    let kind = match action {
+                        Action::Regenerate => Kind::Sync,
+                        _ => Kind::Miss,
+                    };
                     // A caller that asked for the latest is never answered by slowness.
                     let soft = options
                         .soft_timeout
@@ -90,6 +99,7 @@ impl<S: Backend> Engine<S> {
                             options,
                             may_join,
                             soft,
+                            kind,
                             &mut generate,
                         )
                         .await;
@@ -105,10 +115,7 @@ impl<S: Backend> Engine<S> {
                                 continue;
                             }
                         },
-                        InCaller::AlreadyStored(value) => {
-                            counters.hit();
-                            (Served::Hit, Ok(value))
-                        }
+                        InCaller::AlreadyStored(value) => (Served::Hit, Ok(value)),
                         InCaller::Generated(Ok(value)) => self.generated(action, Ok(value)),
                         InCaller::Generated(Err(error)) => match fail_safe {
                             Some(fallback) => {
@@ -121,13 +128,14 @@ impl<S: Backend> Engine<S> {
                             None => resume_unwind(panic),
                         },
                         InCaller::SoftTimedOut => {
-                            Counters::bump(&counters.soft_timeouts);
+                            counters.soft_timeout();
                             let fallback = fallback.expect("a soft timeout needs a fallback");
                             self.serve_fallback(&fallback)
                         }
                     }
                 }
             };
+            counters.served(served);
             served.record();
             return (result, served);
         }
@@ -135,16 +143,13 @@ impl<S: Backend> Engine<S> {
 
     fn generated<T, E>(&self, action: Action, result: Result<T, E>) -> (Served, Result<T, E>) {
         if action == Action::Regenerate {
-            Counters::bump(&self.counters.sync_refreshes);
             (Served::Sync, result)
         } else {
-            Counters::bump(&self.counters.misses);
             (Served::Miss, result)
         }
     }
 
     fn serve_fallback<V, T: Clone, E>(&self, fallback: &Record<V, T>) -> (Served, Result<T, E>) {
-        Counters::bump(&self.counters.fail_safe_hits);
         (Served::FailSafe, Ok(fallback.value.clone()))
     }
 

@@ -14,10 +14,12 @@ use tokio::sync::oneshot;
 use super::Engine;
 use crate::FetchOptions;
 use crate::flights::{Claim, Landed, Lead, generating, is_generating};
-use crate::stats::Counters;
 use crate::store::record::tick;
 use crate::store::sealed::{MissGuard, MissLock, StorePriv, WriteOptions};
 use crate::store::{Backend, ErasedRecord, Record, Store};
+use crate::telemetry::spans::{Generation, Outcome as Traced};
+use crate::telemetry::{Kind, Refresh};
+use tracing::Instrument;
 
 /// How a caller that had to generate was answered.
 pub(super) enum InCaller<T, E> {
@@ -38,7 +40,7 @@ pub(super) enum InCaller<T, E> {
 }
 
 /// What a generation in the caller ended with.
-enum Outcome<T, E> {
+enum Ended<T, E> {
     Value(T),
     Error(E),
     Panic(Box<dyn Any + Send>),
@@ -53,6 +55,7 @@ impl<S: Backend> Engine<S> {
         options: &FetchOptions,
         may_join: bool,
         soft: Option<Duration>,
+        kind: Kind,
         generate: &mut Option<G>,
     ) -> InCaller<T, E>
     where
@@ -123,12 +126,21 @@ impl<S: Backend> Engine<S> {
             .take()
             .expect("a caller leads one generation at most");
         let since = tick();
+        let run = Generation::in_caller(&self.counters, locator, kind);
         // A failure is told to the waiters explicitly: a claim merely dropped means a
         // cancelled runner, after which the waiters coalesce again.
-        let generation = match catch_unwind(AssertUnwindSafe(generate)) {
-            Ok(generation) => generating(claim.flight(), true, generation),
+        let generation = match run
+            .span
+            .in_scope(|| catch_unwind(AssertUnwindSafe(generate)))
+        {
+            Ok(generation) => generating(
+                claim.flight(),
+                true,
+                generation.instrument(run.span.clone()),
+            ),
             Err(panic) => {
                 claim.fail();
+                run.end(Traced::Panic);
                 return InCaller::Panicked(panic);
             }
         };
@@ -139,8 +151,16 @@ impl<S: Backend> Engine<S> {
         };
         let outcome = match soft {
             None => {
-                self.land(claim, miss, version.clone(), options, write, generation)
-                    .await
+                self.land(
+                    claim,
+                    miss,
+                    version.clone(),
+                    options,
+                    write,
+                    generation,
+                    run,
+                )
+                .await
             }
             Some(wait) => {
                 match self
@@ -151,6 +171,7 @@ impl<S: Backend> Engine<S> {
                         options,
                         write,
                         generation,
+                        run,
                         wait,
                     )
                     .await
@@ -161,14 +182,15 @@ impl<S: Backend> Engine<S> {
             }
         };
         match outcome {
-            Outcome::Value(value) => InCaller::Generated(Ok(value)),
-            Outcome::Error(error) => InCaller::Generated(Err(error)),
-            Outcome::Panic(panic) => InCaller::Panicked(panic),
+            Ended::Value(value) => InCaller::Generated(Ok(value)),
+            Ended::Error(error) => InCaller::Generated(Err(error)),
+            Ended::Panic(panic) => InCaller::Panicked(panic),
         }
     }
 
     /// Runs the generation to its end and stores its value; the miss lock, if any, is
     /// held until the write is done (released at once on a failure).
+    #[allow(clippy::too_many_arguments)]
     async fn land<V, T, E, Fut>(
         self: &Arc<Self>,
         claim: Claim,
@@ -177,22 +199,27 @@ impl<S: Backend> Engine<S> {
         options: &FetchOptions,
         write: WriteOptions,
         generation: Fut,
-    ) -> Outcome<T, E>
+        mut run: Generation,
+    ) -> Ended<T, E>
     where
         S: Store<V, T>,
         V: Ord + Clone + Send + Sync + 'static,
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
-        let value = match AssertUnwindSafe(generation).catch_unwind().await {
+        let outcome = AssertUnwindSafe(generation).catch_unwind().await;
+        run.ran();
+        let value = match outcome {
             Ok(Ok(value)) => value,
             Ok(Err(error)) => {
                 claim.fail();
-                return Outcome::Error(error);
+                run.end(Traced::Err);
+                return Ended::Error(error);
             }
             Err(panic) => {
                 claim.fail();
-                return Outcome::Panic(panic);
+                run.end(Traced::Panic);
+                return Ended::Panic(panic);
             }
         };
         let record = Arc::new(Record::new(version, value, options.fingerprint));
@@ -200,14 +227,19 @@ impl<S: Backend> Engine<S> {
         // cancelled during it.
         claim.complete(ErasedRecord::new(record.clone()));
         let value = record.value.clone();
-        Landing {
+        let stored = Landing {
             engine: self.clone(),
             write: Some((claim, record, miss)),
             options: write,
         }
         .land()
         .await;
-        Outcome::Value(value)
+        run.end(if stored {
+            Traced::Ok
+        } else {
+            Traced::Discarded
+        });
+        Ended::Value(value)
     }
 
     /// [`land`](Self::land) in a task of the caller's runtime, waited for at most
@@ -223,8 +255,9 @@ impl<S: Backend> Engine<S> {
         options: &FetchOptions,
         write: WriteOptions,
         generation: Fut,
+        run: Generation,
         wait: Duration,
-    ) -> Option<Outcome<T, E>>
+    ) -> Option<Ended<T, E>>
     where
         S: Store<V, T>,
         V: Ord + Clone + Send + Sync + 'static,
@@ -239,15 +272,15 @@ impl<S: Backend> Engine<S> {
         let task_detached = detached.clone();
         drop(Handle::current().spawn(async move {
             let outcome = engine
-                .land(claim, miss, version, &options, write, generation)
+                .land(claim, miss, version, &options, write, generation, run)
                 .await;
             let detached = task_detached.lock().unwrap_or_else(PoisonError::into_inner);
             if *detached {
                 let counters = &engine.counters;
                 match outcome {
-                    Outcome::Value(_) => Counters::bump(&counters.refreshes_completed),
-                    Outcome::Error(_) | Outcome::Panic(_) => {
-                        Counters::bump(&counters.refreshes_failed);
+                    Ended::Value(_) => counters.refresh(Refresh::Completed),
+                    Ended::Error(_) | Ended::Panic(_) => {
+                        counters.refresh(Refresh::Failed);
                         tracing::warn!(
                             "generation gone on past its soft timeout failed; the old entry stays"
                         );
@@ -262,14 +295,14 @@ impl<S: Backend> Engine<S> {
         match tokio::time::timeout(wait, &mut answered).await {
             Ok(Ok(outcome)) => Some(outcome),
             // Its task was dropped with its runtime: nothing was made.
-            Ok(Err(_)) => Some(Outcome::Panic(Box::new("the runtime shut down"))),
+            Ok(Err(_)) => Some(Ended::Panic(Box::new("the runtime shut down"))),
             Err(_) => {
                 let mut detached = detached.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Ok(outcome) = answered.try_recv() {
                     return Some(outcome);
                 }
                 *detached = true;
-                Counters::bump(&self.counters.refreshes_started);
+                self.counters.refresh(Refresh::Started);
                 self.worker.continuation_started();
                 None
             }
@@ -301,11 +334,14 @@ where
     V: Ord + Send + Sync + 'static,
     T: Send + Sync + 'static,
 {
-    async fn land(mut self) {
+    /// Whether the value was stored.
+    async fn land(mut self) -> bool {
+        let mut stored = false;
         if let Some((claim, record, _miss)) = &self.write {
-            self.engine.write(claim, record, self.options).await;
+            stored = self.engine.write(claim, record, self.options).await;
         }
         self.write = None;
+        stored
     }
 }
 

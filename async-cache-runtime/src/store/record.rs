@@ -3,8 +3,8 @@
 
 use std::any::Any;
 use std::cmp::Ordering;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,6 +19,9 @@ pub struct Record<V, T> {
     pub(crate) written_at: Instant,
     /// Its place in the order of makes in this process (see [`tick`]).
     pub(crate) made: u64,
+    /// The first stale read of this record: refresh lag is measured from it. A new
+    /// write is a new record, so this is "since it was last written".
+    pub(crate) first_stale_read: OnceLock<Instant>,
 }
 
 /// A point in the order of makes: every record made after it was taken has a greater
@@ -37,12 +40,18 @@ impl<V, T> Record<V, T> {
             fingerprint,
             written_at: Instant::now(),
             made: tick(),
+            first_stale_read: OnceLock::new(),
         }
     }
 
-    /// How long ago it was made, by tokio's clock (paused in tests).
+    /// How long ago the value landed.
     pub(crate) fn age(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.written_at)
+        self.written_at.elapsed()
+    }
+
+    /// Marks a stale read of this record; returns the first one's time.
+    pub(crate) fn stale_read(&self) -> Instant {
+        *self.first_stale_read.get_or_init(Instant::now)
     }
 }
 
