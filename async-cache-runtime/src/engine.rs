@@ -109,19 +109,6 @@ impl<S: Backend> Engine<S> {
         }
     }
 
-    /// The live record under `locator`, as [`lookup`](Self::lookup) finds it.
-    async fn read<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
-    where
-        S: StorePriv<V, T>,
-        V: Send,
-        T: Send,
-    {
-        self.lookup(locator)
-            .await
-            .filter(|found| !found.expired)
-            .map(|found| found.record)
-    }
-
     /// Stores `record` under the claim's locator, unless the claim was invalidated or
     /// the store holds as new a version: both decided atomically with the write.
     /// Returns whether it was stored.

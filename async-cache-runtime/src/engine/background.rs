@@ -28,9 +28,9 @@ use tracing::{Instrument, Span};
 /// What a refresh is for: the version, the options of the call that scheduled it
 /// (what it writes with), and when (a same-version entry written since stays); and
 /// what it carries from the stale read that scheduled it.
-struct Job<'a, V> {
+struct Job<V> {
     version: V,
-    options: &'a FetchOptions,
+    options: FetchOptions,
     scheduled_at: u64,
     scheduled: Scheduled,
 }
@@ -82,25 +82,17 @@ impl<S: Backend> Engine<S> {
         let future = generate();
         place.spawning();
         let engine = self.clone();
-        let version = version.clone();
-        let options = options.clone();
-        let scheduled_at = tick();
-        let scheduled = Scheduled {
-            cause: Span::current(),
-            stale_since,
+        let job = Job {
+            version: version.clone(),
+            options: options.clone(),
+            scheduled_at: tick(),
+            scheduled: Scheduled {
+                cause: Span::current(),
+                stale_since,
+            },
         };
         drop(runtime.spawn(async move {
-            engine
-                .refresh_when_placed(
-                    claim,
-                    place,
-                    version,
-                    options,
-                    scheduled_at,
-                    scheduled,
-                    future,
-                )
-                .await;
+            engine.refresh_when_placed(claim, place, job, future).await;
         }));
     }
 
@@ -108,10 +100,7 @@ impl<S: Backend> Engine<S> {
         self: Arc<Self>,
         claim: Claim,
         mut place: Place,
-        version: V,
-        options: FetchOptions,
-        scheduled_at: u64,
-        scheduled: Scheduled,
+        refresh: Job<V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -120,12 +109,6 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         place.start().await;
-        let refresh = Job {
-            version,
-            options: &options,
-            scheduled_at,
-            scheduled,
-        };
         self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
         // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
@@ -140,7 +123,7 @@ impl<S: Backend> Engine<S> {
         &self,
         claim: &Claim,
         place: &mut Place,
-        refresh: Job<'_, V>,
+        refresh: Job<V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -192,7 +175,7 @@ impl<S: Backend> Engine<S> {
         &self,
         claim: &Claim,
         place: &mut Place,
-        refresh: Job<'_, V>,
+        refresh: Job<V>,
         future: Fut,
     ) where
         S: Store<V, T>,
@@ -223,7 +206,7 @@ impl<S: Backend> Engine<S> {
                 self.windows.refresh_failed(locator, first, max);
             }
         }
-        let options = refresh.options;
+        let options = &refresh.options;
         match outcome {
             Ok(Some(Ok(value))) => {
                 let record = Arc::new(Record::new(refresh.version, value, options.fingerprint));

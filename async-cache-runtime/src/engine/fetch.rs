@@ -6,8 +6,9 @@ use std::panic::resume_unwind;
 use std::sync::Arc;
 
 use super::Engine;
-use super::in_caller::InCaller;
+use super::in_caller::{Ask, InCaller};
 use crate::decision::{Action, Facts, Found, classify, decide};
+use crate::store::sealed::Found as StoreFound;
 use crate::store::{Backend, Record, Store};
 use crate::telemetry::{Kind, Refresh};
 use crate::{FetchOptions, Served};
@@ -36,17 +37,7 @@ impl<S: Backend> Engine<S> {
             let found = self.lookup::<V, T>(locator).await;
             let standing = match &found {
                 None => Found::Absent,
-                Some(found) => classify(Facts {
-                    current: self
-                        .store
-                        .is_current(&found.record, &version, options.fingerprint),
-                    marked: found.marked,
-                    aged: options.refresh_after.is_some_and(|age| {
-                        version >= found.record.version && found.record.age() >= age
-                    }),
-                    expired: found.expired,
-                    fail_safe: options.fail_safe.is_some(),
-                }),
+                Some(found) => classify(self.facts(found, &version, options)),
             };
             let record = found.map(|found| found.record);
             // What may answer this caller instead of a generation: an outdated entry,
@@ -97,9 +88,11 @@ impl<S: Backend> Engine<S> {
                             locator,
                             &version,
                             options,
-                            may_join,
-                            soft,
-                            kind,
+                            Ask {
+                                may_join,
+                                soft,
+                                kind,
+                            },
                             &mut generate,
                         )
                         .await;
@@ -138,6 +131,30 @@ impl<S: Backend> Engine<S> {
             counters.served(served);
             served.record();
             return (result, served);
+        }
+    }
+
+    /// What a stored entry is to a caller of `version` with `options`.
+    pub(super) fn facts<V, T>(
+        &self,
+        found: &StoreFound<V, T>,
+        version: &V,
+        options: &FetchOptions,
+    ) -> Facts
+    where
+        S: Store<V, T>,
+        V: Ord,
+    {
+        Facts {
+            current: self
+                .store
+                .is_current(&found.record, version, options.fingerprint),
+            marked: found.marked,
+            aged: options
+                .refresh_after
+                .is_some_and(|age| *version >= found.record.version && found.record.age() >= age),
+            expired: found.expired,
+            fail_safe: options.fail_safe.is_some(),
         }
     }
 

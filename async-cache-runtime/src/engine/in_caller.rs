@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use super::Engine;
 use crate::FetchOptions;
+use crate::decision::{Found as Standing, classify};
 use crate::flights::{Claim, Landed, Lead, generating, is_generating};
 use crate::store::record::tick;
 use crate::store::sealed::{MissGuard, MissLock, StorePriv, WriteOptions};
@@ -39,6 +40,16 @@ pub(super) enum InCaller<T, E> {
     SoftTimedOut,
 }
 
+/// How a caller asks to generate.
+pub(super) struct Ask {
+    /// Whether it may join a generation already running (not after a failure).
+    pub(super) may_join: bool,
+    /// Its soft timeout, when it has a fallback and may use it.
+    pub(super) soft: Option<Duration>,
+    /// Why it generates: a miss or a regeneration in the caller.
+    pub(super) kind: Kind,
+}
+
 /// What a generation in the caller ended with.
 enum Ended<T, E> {
     Value(T),
@@ -47,15 +58,12 @@ enum Ended<T, E> {
 }
 
 impl<S: Backend> Engine<S> {
-    /// `soft`: the caller's soft timeout, when it has a fallback and may use it.
     pub(super) async fn generate_in_caller<V, T, E, G, Fut>(
         self: &Arc<Self>,
         locator: &str,
         version: &V,
         options: &FetchOptions,
-        may_join: bool,
-        soft: Option<Duration>,
-        kind: Kind,
+        ask: Ask,
         generate: &mut Option<G>,
     ) -> InCaller<T, E>
     where
@@ -66,6 +74,11 @@ impl<S: Backend> Engine<S> {
         G: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        let Ask {
+            may_join,
+            soft,
+            kind,
+        } = ask;
         // Outside a tokio runtime there is no soft timeout: nowhere to go on.
         let soft = soft.filter(|_| Handle::try_current().is_ok());
         let claim = match self
@@ -100,10 +113,10 @@ impl<S: Backend> Engine<S> {
         };
         // Another leader may have stored it and left between this caller's read and
         // its claim: then there is nothing to generate.
-        if let Some(stored) = self.read::<V, T>(locator).await {
-            if self.store.is_current(&stored, version, options.fingerprint) {
-                let value = stored.value.clone();
-                claim.complete(ErasedRecord::new(stored));
+        if let Some(found) = self.lookup::<V, T>(locator).await {
+            if classify(self.facts(&found, version, options)) == Standing::Current {
+                let value = found.record.value.clone();
+                claim.complete(ErasedRecord::new(found.record));
                 return InCaller::AlreadyStored(value);
             }
         }
