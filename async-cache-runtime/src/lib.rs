@@ -149,8 +149,9 @@
 //!   refreshes), [`runtime`](CacheBuilder::runtime) (where refreshes run: a runtime
 //!   someone drives); [`build`](CacheBuilder::build) makes the cache.
 //! - In [`Stats`], every completed fetch counts exactly once in
-//!   [`hits`](Stats::hits), [`stale_hits`](Stats::stale_hits), [`misses`](Stats::misses)
-//!   or [`sync_refreshes`](Stats::sync_refreshes); misses and sync refreshes count every
+//!   [`hits`](Stats::hits), [`stale_hits`](Stats::stale_hits), [`misses`](Stats::misses),
+//!   [`sync_refreshes`](Stats::sync_refreshes) or
+//!   [`fail_safe_hits`](Stats::fail_safe_hits) (section 6); misses and sync refreshes count every
 //!   caller so served, whether it ran the generator or waited for another caller's run
 //!   of it.
 //! - [`global`] is the process-wide default, created lazily; [`set_global`] configures
@@ -232,27 +233,19 @@
 //! (`refresh_after = Duration::from_secs(60)`); `fail_safe_throttle` and
 //! `refresh_backoff` on [`CacheBuilder`] only:
 //!
-//! ```ignore
-//! impl CacheBuilder {
-//!     pub fn refresh_after(self, age: Duration) -> Self;        // entries this old are stale
-//!     pub fn expires_in(self, ttl: Duration) -> Self;           // default hard expiry
-//!     pub fn fail_safe(self, max: Duration) -> Self;            // keep expired entries this long as a fallback
-//!     pub fn fail_safe_throttle(self, d: Duration) -> Self;     // after a fallback is served, reuse it this long (default 30 s)
-//!     pub fn soft_timeout(self, d: Duration) -> Self;           // a slow generation in the caller yields the fallback
-//!     pub fn refresh_backoff(self, first: Duration, max: Duration) -> Self; // after a failed refresh
-//! }
-//! impl FetchOptions {
-//!     pub fn refresh_after(self, age: Duration) -> Self;
-//!     pub fn fail_safe(self, max: Duration) -> Self;
-//!     pub fn soft_timeout(self, d: Duration) -> Self;
-//! }
-//! impl Cache {
-//!     pub async fn put(&self, locator, version: V, value: T) -> bool;  // write-through; false if not stored
-//!     pub async fn put_with(&self, locator, version: V, options: FetchOptions, value: T) -> bool;
-//!     pub async fn expire(&self, locator);                            // mark stale, keep as fallback
-//! }
-//! pub enum Served { Hit, Stale, Miss, Sync, FailSafe }   // FailSafe: a fallback was served; as_str() "fail_safe"
-//! ```
+//! [`CacheBuilder::refresh_after`], [`CacheBuilder::expires_in`],
+//! [`CacheBuilder::fail_safe`], [`CacheBuilder::fail_safe_throttle`] (default
+//! [`DEFAULT_FAIL_SAFE_THROTTLE`]), [`CacheBuilder::soft_timeout`],
+//! [`CacheBuilder::refresh_backoff`]; [`FetchOptions::refresh_after`],
+//! [`FetchOptions::fail_safe`], [`FetchOptions::soft_timeout`]; [`Cache::put`],
+//! [`Cache::put_with`], [`Cache::expire`]; [`Served::FailSafe`] (`as_str()`
+//! `"fail_safe"`); and [`Stats::fail_safe_hits`], [`Stats::soft_timeouts`],
+//! [`Stats::refreshes_backed_off`].
+//!
+//! *Status.* §6.1-§6.4 and §6.6 hold on the in-memory store. Not built yet: the
+//! trailing refresh (§6.5); and on the shared tier, ages across processes (an entry
+//! read from Redis is as old as that read), fallbacks kept in Redis past the expiry,
+//! and `expire` keeping its fallback (there it removes).
 //!
 //! [`Stats`] gains `fail_safe_hits`, `soft_timeouts` and `refreshes_backed_off`. Every
 //! completed fetch counts exactly once in `hits`, `stale_hits`, `misses`,

@@ -10,9 +10,11 @@ use crate::telemetry::{Kind, Refresh};
 /// Counters of one cache since it was built.
 ///
 /// Every completed fetch counts exactly once in [`hits`](Stats::hits),
-/// [`stale_hits`](Stats::stale_hits), [`misses`](Stats::misses) or
-/// [`sync_refreshes`](Stats::sync_refreshes); the last two count every caller so served,
-/// whether it ran the generator or waited for another caller's run of it.
+/// [`stale_hits`](Stats::stale_hits), [`misses`](Stats::misses),
+/// [`sync_refreshes`](Stats::sync_refreshes) or
+/// [`fail_safe_hits`](Stats::fail_safe_hits) (a fetch answered with a fallback counts
+/// there only); misses and sync refreshes count every caller so served, whether it ran
+/// the generator or waited for another caller's run of it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

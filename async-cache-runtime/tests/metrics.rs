@@ -206,6 +206,23 @@ async fn a_scripted_sequence_leaves_exactly_the_expected_series() {
         .await;
     assert_eq!(served, Served::Sync);
 
+    // The database goes down: regenerating `a` in the caller fails after 40 ms and
+    // the fallback answers (this call opts into fail-safe).
+    let answer = cache
+        .try_fetch_served(
+            "a",
+            6_u64,
+            FetchOptions::new()
+                .force_sync(true)
+                .fail_safe(Duration::from_secs(60)),
+            || async {
+                sleep(Duration::from_millis(40)).await;
+                Err::<&str, &str>("database down")
+            },
+        )
+        .await;
+    assert_eq!(answer, Ok(("a5", Served::FailSafe)));
+
     let stats = cache.stats();
     let counter = |n: u64| Value::Counter(n);
     let fetches = "async_cache_fetches_total";
@@ -223,7 +240,11 @@ async fn a_scripted_sequence_leaves_exactly_the_expected_series() {
             Some(("served", "sync")),
             counter(stats.sync_refreshes),
         )
-        .set(fetches, Some(("served", "fail_safe")), counter(0))
+        .set(
+            fetches,
+            Some(("served", "fail_safe")),
+            counter(stats.fail_safe_hits),
+        )
         .set(
             refreshes,
             Some(("outcome", "started")),
@@ -244,7 +265,11 @@ async fn a_scripted_sequence_leaves_exactly_the_expected_series() {
             Some(("outcome", "dropped")),
             counter(stats.refreshes_dropped),
         )
-        .set(refreshes, Some(("outcome", "backed_off")), counter(0))
+        .set(
+            refreshes,
+            Some(("outcome", "backed_off")),
+            counter(stats.refreshes_backed_off),
+        )
         .set(
             refreshes,
             Some(("outcome", "elsewhere")),
@@ -263,7 +288,8 @@ async fn a_scripted_sequence_leaves_exactly_the_expected_series() {
         .set(
             "async_cache_generation_seconds",
             Some(("kind", "sync")),
-            Value::Millis(vec![300]),
+            // a5 (300 ms), and the failed regeneration (40 ms).
+            Value::Millis(vec![40, 300]),
         )
         .set(
             "async_cache_generation_seconds",
@@ -299,6 +325,7 @@ async fn a_scripted_sequence_leaves_exactly_the_expected_series() {
         ),
         (1, 5, 2, 1)
     );
+    assert_eq!(stats.fail_safe_hits, 1);
     assert_eq!(
         (
             stats.refreshes_started,
@@ -351,4 +378,34 @@ async fn the_default_name_is_default() {
         )],
         Value::Counter(1)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backed_off_stale_read_moves_the_backed_off_series() {
+    let recorder = DebuggingRecorder::new();
+    let mut tally = Tally::new(&recorder);
+    let cache = metrics::with_local_recorder(&recorder, || {
+        Cache::builder()
+            .name("backoff")
+            .refresh_backoff(Duration::from_secs(10), Duration::from_secs(60))
+            .build()
+    });
+    cache.fetch("k", 1_u64, || async { "v1" }).await;
+    for _ in 0..3 {
+        let answer = cache
+            .try_fetch_served("k", 2_u64, FetchOptions::new(), || async {
+                Err::<&str, &str>("down")
+            })
+            .await;
+        assert_eq!(answer, Ok(("v1", Served::Stale)));
+        cache.wait_for_refreshes().await;
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.refreshes_failed, stats.refreshes_backed_off), (1, 2));
+    let read = tally.read();
+    let backed_off = series(
+        "async_cache_refreshes_total",
+        &[("cache", "backoff"), ("outcome", "backed_off")],
+    );
+    assert_eq!(read[&backed_off], Value::Counter(2));
 }

@@ -50,6 +50,17 @@ pub(super) struct Ask {
     pub(super) kind: Kind,
 }
 
+/// A generation led in the caller, about to run: what it needs to land.
+struct Leading<V> {
+    claim: Claim,
+    /// The cross-process miss lock, held until the write is done.
+    miss: Option<MissGuard>,
+    version: V,
+    fingerprint: u64,
+    write: WriteOptions,
+    run: Generation,
+}
+
 /// What a generation in the caller ended with.
 enum Ended<T, E> {
     Value(T),
@@ -162,37 +173,20 @@ impl<S: Backend> Engine<S> {
             fail_safe: options.fail_safe,
             since: Some(since),
         };
+        let lead = Leading {
+            claim,
+            miss,
+            version: version.clone(),
+            fingerprint: options.fingerprint,
+            write,
+            run,
+        };
         let outcome = match soft {
-            None => {
-                self.land(
-                    claim,
-                    miss,
-                    version.clone(),
-                    options,
-                    write,
-                    generation,
-                    run,
-                )
-                .await
-            }
-            Some(wait) => {
-                match self
-                    .land_or_detach(
-                        claim,
-                        miss,
-                        version.clone(),
-                        options,
-                        write,
-                        generation,
-                        run,
-                        wait,
-                    )
-                    .await
-                {
-                    Some(outcome) => outcome,
-                    None => return InCaller::SoftTimedOut,
-                }
-            }
+            None => self.land(lead, generation).await,
+            Some(wait) => match self.land_or_detach(lead, generation, wait).await {
+                Some(outcome) => outcome,
+                None => return InCaller::SoftTimedOut,
+            },
         };
         match outcome {
             Ended::Value(value) => InCaller::Generated(Ok(value)),
@@ -203,23 +197,21 @@ impl<S: Backend> Engine<S> {
 
     /// Runs the generation to its end and stores its value; the miss lock, if any, is
     /// held until the write is done (released at once on a failure).
-    #[allow(clippy::too_many_arguments)]
-    async fn land<V, T, E, Fut>(
-        self: &Arc<Self>,
-        claim: Claim,
-        miss: Option<MissGuard>,
-        version: V,
-        options: &FetchOptions,
-        write: WriteOptions,
-        generation: Fut,
-        mut run: Generation,
-    ) -> Ended<T, E>
+    async fn land<V, T, E, Fut>(self: &Arc<Self>, lead: Leading<V>, generation: Fut) -> Ended<T, E>
     where
         S: Store<V, T>,
         V: Ord + Clone + Send + Sync + 'static,
         T: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>>,
     {
+        let Leading {
+            claim,
+            miss,
+            version,
+            fingerprint,
+            write,
+            mut run,
+        } = lead;
         let outcome = AssertUnwindSafe(generation).catch_unwind().await;
         run.ran();
         let value = match outcome {
@@ -235,7 +227,7 @@ impl<S: Backend> Engine<S> {
                 return Ended::Panic(panic);
             }
         };
-        let record = Arc::new(Record::new(version, value, options.fingerprint));
+        let record = Arc::new(Record::new(version, value, fingerprint));
         // The waiters have the value at once; the write lands even if this caller is
         // cancelled during it.
         claim.complete(ErasedRecord::new(record.clone()));
@@ -259,16 +251,10 @@ impl<S: Backend> Engine<S> {
     /// `wait`: then the caller is answered by its fallback (`None`) and the generation
     /// goes on, counted as a background refresh that takes no place, waited for by
     /// `wait_for_refreshes`, its claim held until it lands (contract §6.3).
-    #[allow(clippy::too_many_arguments)]
     async fn land_or_detach<V, T, E, Fut>(
         self: &Arc<Self>,
-        claim: Claim,
-        miss: Option<MissGuard>,
-        version: V,
-        options: &FetchOptions,
-        write: WriteOptions,
+        lead: Leading<V>,
         generation: Fut,
-        run: Generation,
         wait: Duration,
     ) -> Option<Ended<T, E>>
     where
@@ -281,12 +267,9 @@ impl<S: Backend> Engine<S> {
         let (answer, answered) = oneshot::channel();
         let detached = Arc::new(Mutex::new(false));
         let engine = self.clone();
-        let options = options.clone();
         let task_detached = detached.clone();
         drop(Handle::current().spawn(async move {
-            let outcome = engine
-                .land(claim, miss, version, &options, write, generation, run)
-                .await;
+            let outcome = engine.land(lead, generation).await;
             let detached = task_detached.lock().unwrap_or_else(PoisonError::into_inner);
             if *detached {
                 let counters = &engine.counters;
