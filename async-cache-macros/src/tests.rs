@@ -204,13 +204,8 @@ fn arbitrary_token_streams_never_panic() {
         "format!",
         "u8",
     ];
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = test_support::Rng::new(0x2545_f491_4f6c_dd1d);
+    let mut next = move || rng.next_u64();
     let mut tried = 0;
     let mut exercised = 0;
     for _ in 0..4000 {
@@ -238,7 +233,7 @@ fn arbitrary_token_streams_never_panic() {
     }
     // Random words often leave a bracket open, which does not tokenize; the seed is
     // fixed, so this many did tokenize and were expanded.
-    assert_eq!((tried, exercised), (64_000, 31_167), "tried, exercised");
+    assert_eq!((tried, exercised), (64_000, 31_144), "tried, exercised");
 }
 
 #[test]

@@ -168,7 +168,7 @@ impl<S: Backend> Engine<S> {
 }
 
 /// The text of a panic's payload, for the log.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

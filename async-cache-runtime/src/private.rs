@@ -6,6 +6,8 @@ use std::time::Duration;
 
 pub use crate::Cache;
 use crate::FetchOptions;
+/// The text of a panic's payload (the tests' panic hook reads it the same way).
+pub use crate::engine::panic_message;
 pub use crate::global;
 use crate::store::{Backend, Store};
 

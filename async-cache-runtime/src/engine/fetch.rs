@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::resume_unwind;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Engine;
 use super::in_caller::{Ask, InCaller};
@@ -30,14 +31,37 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let counters = &self.counters;
+        let first = self.lookup::<V, T>(locator).await;
+        // A fresh hit needs nothing more: decided before the rest is made ready. (Only
+        // a call's `refresh_after` bears on whether an entry is current; `fail_safe`
+        // only on what an expired one is, which is not current either way.)
+        if let Some(found) = &first {
+            let refresh_after = options.refresh_after.or(self.defaults.refresh_after);
+            let facts = self.facts(found, &version, options.fingerprint, refresh_after, false);
+            if classify(facts) == Found::Current {
+                counters.served(Served::Hit);
+                Served::Hit.record();
+                return (Ok(found.record.value.clone()), Served::Hit);
+            }
+        }
         let options = &self.defaults.apply(options);
+        let mut first = Some(first);
         let mut generate = Some(generate);
         let mut may_join = true;
         loop {
-            let found = self.lookup::<V, T>(locator).await;
+            let found = match first.take() {
+                Some(found) => found,
+                None => self.lookup::<V, T>(locator).await,
+            };
             let standing = match &found {
                 None => Found::Absent,
-                Some(found) => classify(self.facts(found, &version, options)),
+                Some(found) => classify(self.facts(
+                    found,
+                    &version,
+                    options.fingerprint,
+                    options.refresh_after,
+                    options.fail_safe.is_some(),
+                )),
             };
             let record = found.map(|found| found.record);
             // What may answer this caller instead of a generation: an outdated entry,
@@ -134,27 +158,28 @@ impl<S: Backend> Engine<S> {
         }
     }
 
-    /// What a stored entry is to a caller of `version` with `options`.
+    /// What a stored entry is to a caller of `version` and build `fingerprint`, with
+    /// its effective `refresh_after` and whether it uses fallbacks.
+    #[inline]
     pub(super) fn facts<V, T>(
         &self,
         found: &StoreFound<V, T>,
         version: &V,
-        options: &FetchOptions,
+        fingerprint: u64,
+        refresh_after: Option<Duration>,
+        fail_safe: bool,
     ) -> Facts
     where
         S: Store<V, T>,
         V: Ord,
     {
         Facts {
-            current: self
-                .store
-                .is_current(&found.record, version, options.fingerprint),
+            current: self.store.is_current(&found.record, version, fingerprint),
             marked: found.marked,
-            aged: options
-                .refresh_after
+            aged: refresh_after
                 .is_some_and(|age| *version >= found.record.version && found.record.age() >= age),
             expired: found.expired,
-            fail_safe: options.fail_safe.is_some(),
+            fail_safe,
         }
     }
 

@@ -125,7 +125,14 @@ impl<S: Backend> Engine<S> {
         // Another leader may have stored it and left between this caller's read and
         // its claim: then there is nothing to generate.
         if let Some(found) = self.lookup::<V, T>(locator).await {
-            if classify(self.facts(&found, version, options)) == Standing::Current {
+            let facts = self.facts(
+                &found,
+                version,
+                options.fingerprint,
+                options.refresh_after,
+                options.fail_safe.is_some(),
+            );
+            if classify(facts) == Standing::Current {
                 let value = found.record.value.clone();
                 claim.complete(ErasedRecord::new(found.record));
                 return InCaller::AlreadyStored(value);

@@ -147,12 +147,7 @@ pub fn quiet_planned_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("");
+            let message = async_cache_runtime::__private::panic_message(info.payload());
             if !message.contains("planned panic") {
                 default(info);
             }
