@@ -13,7 +13,7 @@ use crate::flights::{Claim, Flights};
 use crate::options::Defaults;
 use crate::stats::Counters;
 use crate::store::record::tick;
-use crate::store::sealed::{Found, StorePriv, WriteOptions};
+use crate::store::sealed::{Found, Lookup, StorePriv, WriteOptions};
 use crate::store::{Backend, Record, StillValid, StoreError};
 use crate::worker::Worker;
 use windows::Windows;
@@ -100,7 +100,19 @@ impl<S: Backend> Engine<S> {
         V: Send,
         T: Send,
     {
-        match self.store.lookup(locator).await {
+        let found = self.store.lookup(locator).await;
+        self.fault_as_none(locator, found)
+    }
+
+    /// What a fetch makes of a lookup: a fault reads as none (the caller then
+    /// generates), counted.
+    #[inline]
+    pub(super) fn fault_as_none<V, T>(
+        &self,
+        locator: &str,
+        found: Lookup<V, T>,
+    ) -> Option<Found<V, T>> {
+        match found {
             Ok(found) => found,
             Err(error) => {
                 self.store_error(locator, "read", &error);

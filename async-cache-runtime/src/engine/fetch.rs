@@ -31,7 +31,15 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let counters = &self.counters;
-        let first = self.lookup::<V, T>(locator).await;
+        // Without an await where the store answers at once (in memory): no future of
+        // its own on the fresh hit's path.
+        let first = match self.store.lookup(locator).now() {
+            Ok(found) => self.fault_as_none(locator, found),
+            Err(pending) => {
+                let found = pending.await;
+                self.fault_as_none(locator, found)
+            }
+        };
         // A fresh hit needs nothing more: decided before the rest is made ready. (Only
         // a call's `refresh_after` bears on whether an entry is current; `fail_safe`
         // only on what an expired one is, which is not current either way.)

@@ -80,6 +80,15 @@ impl<O> StoreFuture<'_, O> {
     pub(crate) fn ready(output: O) -> Self {
         StoreFuture::Ready(Some(output))
     }
+
+    /// The output if it is ready at once (in memory), without a poll; else the future.
+    #[inline]
+    pub(crate) fn now(self) -> Result<O, Self> {
+        match self {
+            StoreFuture::Ready(Some(output)) => Ok(output),
+            pending => Err(pending),
+        }
+    }
 }
 
 // The output is only ever moved out, never pinned.
