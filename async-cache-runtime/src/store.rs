@@ -39,4 +39,4 @@ pub trait Backend: sealed::BackendPriv {}
 pub trait Store<V, T>: Backend + sealed::StorePriv<V, T> {}
 
 pub(crate) mod sealed;
-pub(crate) use sealed::{Read, StillValid, StoreError, StoreFuture, StoreSettings};
+pub(crate) use sealed::{StillValid, StoreError, StoreFuture, StoreSettings};

@@ -1,13 +1,12 @@
 //! The in-memory store: the default.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::runtime::Handle;
 
 use super::sealed::{Lookup, WriteOptions};
 use super::slots::{Expiry, Slots};
-use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
+use super::{Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
 /// The in-memory store: a `moka` cache bounded by entry count, holding entries of
 /// any types. The default store of [`Cache`](crate::Cache).
@@ -68,30 +67,8 @@ where
     T: Send + Sync + 'static,
 {
     #[inline]
-    fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>> {
-        StoreFuture::ready(Ok(self.slots.get(locator)))
-    }
-
-    #[inline]
-    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>>
-    where
-        V: Send + 'a,
-        T: Send + 'a,
-    {
+    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>> {
         StoreFuture::ready(Ok(self.slots.lookup(locator)))
-    }
-
-    fn write<'a>(
-        &'a self,
-        locator: &'a str,
-        record: &'a Arc<Record<V, T>>,
-        expires_in: Option<Duration>,
-        still_valid: StillValid<'a>,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        let expiry = Expiry::after(expires_in, None);
-        self.slots
-            .offer(locator, record, expiry, None, None, still_valid);
-        StoreFuture::ready(Ok(()))
     }
 
     fn write_with<'a>(
@@ -100,11 +77,7 @@ where
         record: &'a Arc<Record<V, T>>,
         options: WriteOptions,
         still_valid: StillValid<'a>,
-    ) -> StoreFuture<'a, Result<bool, StoreError>>
-    where
-        V: Send + 'a,
-        T: Send + 'a,
-    {
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
         let expiry = Expiry::after(options.expires_in, options.fail_safe);
         let stored = self
             .slots

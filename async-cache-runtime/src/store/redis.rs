@@ -6,12 +6,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Read, Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
+use super::sealed::{Found, Lookup, WriteOptions};
+use super::{Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
 mod backplane;
 mod builder;
@@ -294,16 +294,19 @@ where
     V: Ord + Serialize + DeserializeOwned + Send + Sync + 'static,
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
-    fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>> {
+    /// No fallbacks nor marks here yet: every record found is live.
+    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>> {
         let shared = &self.shared;
         if let Some(record) = shared
             .near
             .as_ref()
             .and_then(|near| near.get::<V, T>(locator))
         {
-            return StoreFuture::ready(Ok(Some(record)));
+            return StoreFuture::ready(Ok(Some(live(record))));
         }
-        StoreFuture::Boxed(Box::pin(shared.read(locator)))
+        StoreFuture::Boxed(Box::pin(async move {
+            shared.read(locator).await.map(|found| found.map(live))
+        }))
     }
 
     /// The builds rule: at an equal version, a record of another build is current
@@ -326,19 +329,30 @@ where
         )))
     }
 
-    fn write<'a>(
+    /// The hard expiry only (no fallback window here yet); whether a write was
+    /// refused is not told: `true`.
+    fn write_with<'a>(
         &'a self,
         locator: &'a str,
         record: &'a Arc<Record<V, T>>,
-        expires_in: Option<Duration>,
+        options: WriteOptions,
         still_valid: StillValid<'a>,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::Boxed(Box::pin(self.shared.write(
-            locator,
-            record,
-            expires_in,
-            still_valid,
-        )))
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        StoreFuture::Boxed(Box::pin(async move {
+            self.shared
+                .write(locator, record, options.expires_in, still_valid)
+                .await
+                .map(|()| true)
+        }))
+    }
+}
+
+/// A record read from Redis, which keeps no fallbacks nor marks yet.
+fn live<V, T>(record: Arc<Record<V, T>>) -> Found<V, T> {
+    Found {
+        record,
+        expired: false,
+        marked: false,
     }
 }
 

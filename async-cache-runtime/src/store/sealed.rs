@@ -20,9 +20,6 @@ pub struct StoreSettings {
     pub(crate) runtime: Option<Handle>,
 }
 
-/// What a read finds: a record, nothing usable, or a fault.
-pub type Read<V, T> = Result<Option<Arc<Record<V, T>>>, StoreError>;
-
 /// What a read finds, with the entry's standing (contract §6).
 pub type Lookup<V, T> = Result<Option<Found<V, T>>, StoreError>;
 
@@ -173,23 +170,10 @@ pub enum MissLock<V, T> {
 
 /// The methods of [`Store`](super::Store).
 pub trait StorePriv<V, T>: BackendPriv {
-    fn read<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Read<V, T>>;
-
-    /// [`read`](StorePriv::read) with the entry's standing. A store that keeps no
-    /// fallbacks and no marks finds every record live.
-    #[inline]
-    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>>
-    where
-        V: Send + 'a,
-        T: Send + 'a,
-    {
-        match self.read(locator) {
-            StoreFuture::Ready(read) => StoreFuture::Ready(read.map(live)),
-            StoreFuture::Boxed(read) => {
-                StoreFuture::Boxed(Box::pin(async move { live(read.await) }))
-            }
-        }
-    }
+    /// The record under `locator`, if one of these types is stored, with its standing
+    /// (expired but a fallback, marked by `expire`). A store that keeps no fallbacks
+    /// and no marks finds every record live.
+    fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>>;
 
     /// Whether a caller that wants `version` of the build `fingerprint` may be served
     /// `record`. A store that knows which of two builds is newer (the shared tier)
@@ -217,44 +201,15 @@ pub trait StorePriv<V, T>: BackendPriv {
         StoreFuture::ready(MissLock::Generate)
     }
 
-    /// Writes `record` unless the stored entry is as new (the no-downgrade rule) or
-    /// `still_valid` answers `false`, both decided atomically with the write.
-    fn write<'a>(
-        &'a self,
-        locator: &'a str,
-        record: &'a Arc<Record<V, T>>,
-        expires_in: Option<Duration>,
-        still_valid: StillValid<'a>,
-    ) -> StoreFuture<'a, Result<(), StoreError>>;
-
-    /// [`write`](StorePriv::write) with the writing call's options; says whether the
-    /// record was stored. A store without fallbacks keeps the hard expiry only.
+    /// Writes `record` with the writing call's options unless the stored entry is as
+    /// new (the no-downgrade rule) or `still_valid` answers `false`, both decided
+    /// atomically with the write; says whether it was stored (a store that cannot
+    /// tell says `true`).
     fn write_with<'a>(
         &'a self,
         locator: &'a str,
         record: &'a Arc<Record<V, T>>,
         options: WriteOptions,
         still_valid: StillValid<'a>,
-    ) -> StoreFuture<'a, Result<bool, StoreError>>
-    where
-        V: Send + 'a,
-        T: Send + 'a,
-    {
-        match self.write(locator, record, options.expires_in, still_valid) {
-            StoreFuture::Ready(written) => StoreFuture::Ready(written.map(|w| w.map(|()| true))),
-            StoreFuture::Boxed(written) => {
-                StoreFuture::Boxed(Box::pin(async move { written.await.map(|()| true) }))
-            }
-        }
-    }
-}
-
-fn live<V, T>(read: Read<V, T>) -> Lookup<V, T> {
-    read.map(|record| {
-        record.map(|record| Found {
-            record,
-            expired: false,
-            marked: false,
-        })
-    })
+    ) -> StoreFuture<'a, Result<bool, StoreError>>;
 }

@@ -106,7 +106,8 @@ impl Slots {
         self.epoch.load(SeqCst)
     }
 
-    /// The live record of these types under `locator`.
+    /// The live record of these types under `locator` (what the near cache serves).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     #[inline]
     pub(crate) fn get<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
     where

@@ -16,7 +16,10 @@ use serde::de::DeserializeOwned;
 
 use super::link::duration_ms;
 use super::{Shared, backplane, codec};
-use crate::store::{Read, Record, StillValid, StoreError};
+use crate::store::{Record, StillValid, StoreError};
+
+/// What a read of Redis finds: a record, nothing usable, or a fault.
+type Read<V, T> = Result<Option<Arc<Record<V, T>>>, StoreError>;
 
 /// Compare-and-set attempts of one write before it gives up (other writers keep
 /// changing the entry: the newest of them stays).
