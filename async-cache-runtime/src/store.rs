@@ -5,6 +5,7 @@
 //! The traits are sealed as tokio seals `ToSocketAddrs`: a public trait users can
 //! name in bounds, over a private one that carries the methods.
 
+mod front;
 mod memory;
 pub(crate) mod record;
 mod slots;

@@ -2,7 +2,9 @@
 //! cache are made of: one slot type, one no-downgrade write, one epoch rule.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Release, Ordering::SeqCst,
+};
 
 use std::time::Duration;
 
@@ -10,22 +12,33 @@ use moka::ops::compute::Op;
 use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
+use super::front::{self, Front};
 use super::record::{ErasedRecord, Record};
 use super::sealed::Found;
+
+type Hasher = foldhash::fast::RandomState;
 
 /// Records by locator, bounded by entry count, of any types.
 ///
 /// `moka::sync` rather than `moka::future`: a read never awaits anything, and the
 /// benchmarks show its `get` cheaper than the future cache's. Keys are hashed with
 /// `foldhash`, which beats SipHash on short locators.
+///
+/// Reads go to the lock-free [`Front`] first, which holds the same slots as moka:
+/// every write (`offer`, `mark`) publishes its slot to the front under moka's lock
+/// for the key, before moka holds it, and retires the slot it replaces after; every
+/// removal (ours, or moka's eviction) withdraws the slot from the front, then
+/// retires it. A reader that meets a retired slot reads the front once more: the
+/// slot that replaced it is there already, or nothing is. So the front answers with
+/// nothing that a write or removal which has returned took away.
 pub(crate) struct Slots {
-    map: Moka<String, Slot, foldhash::fast::RandomState>,
+    map: Moka<Arc<str>, Arc<Slot>, Hasher>,
+    front: Arc<Front<Slot, Hasher>>,
     /// Bumped by [`Slots::clear`]: a slot stamped with an older epoch is gone, which
     /// closes the race between a clear and a write that checked validity just before.
     epoch: AtomicU64,
 }
 
-#[derive(Clone)]
 struct Slot {
     epoch: u64,
     /// Checked on read rather than through moka's per-entry expiry policy, which
@@ -34,6 +47,8 @@ struct Slot {
     expiry: Expiry,
     /// Outdated for every version (`expire`), until a write replaces it.
     marked: bool,
+    /// Set once moka no longer holds this slot (replaced, removed or evicted).
+    retired: AtomicBool,
     record: ErasedRecord,
 }
 
@@ -89,14 +104,32 @@ impl Slot {
     fn is_live(&self, epoch: u64) -> bool {
         self.standing(epoch) == Standing::Live
     }
+
+    #[inline]
+    fn is_retired(&self) -> bool {
+        self.retired.load(Acquire)
+    }
+
+    fn retire(&self) {
+        self.retired.store(true, Release);
+    }
 }
 
 impl Slots {
     pub(crate) fn new(max_capacity: u64) -> Self {
+        let front = Arc::new(Front::new());
+        let evicted = Arc::clone(&front);
         Slots {
             map: Moka::builder()
                 .max_capacity(max_capacity)
-                .build_with_hasher(foldhash::fast::RandomState::default()),
+                // Every cause: a slot we replaced or removed ourselves is already
+                // out of the front and retired, and withdrawing compares pointers.
+                .eviction_listener(move |locator: Arc<Arc<str>>, slot: Arc<Slot>, _| {
+                    evicted.withdraw(&locator, &slot);
+                    slot.retire();
+                })
+                .build_with_hasher(Hasher::default()),
+            front,
             epoch: AtomicU64::new(0),
         }
     }
@@ -120,18 +153,48 @@ impl Slots {
     }
 
     /// The record of these types under `locator`, live or a fallback, with its mark.
+    ///
+    /// Read from the front (see [`Slots`] for why that is the store's answer). One
+    /// front hit in [`front::SAMPLE`] also reads moka, so that moka still learns
+    /// which entries are hot; a miss always does, as it would without a front.
     #[inline]
     pub(crate) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
     where
         V: Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        let slot = self.map.get(locator)?;
+        for _ in 0..2 {
+            let read = self.front.read(locator, |slot| {
+                (!slot.is_retired()).then(|| self.found(slot, locator))
+            });
+            match read {
+                Some(Some(found)) => {
+                    if front::sample() {
+                        drop(self.map.get(locator));
+                    }
+                    return found;
+                }
+                // Being replaced or removed right now: its successor, if any, is
+                // in the front already.
+                Some(None) => continue,
+                None => break,
+            }
+        }
+        drop(self.map.get(locator));
+        None
+    }
+
+    #[inline]
+    fn found<V, T>(&self, slot: &Slot, locator: &str) -> Option<Found<V, T>>
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
         let standing = slot.standing(self.epoch());
         if standing == Standing::Gone {
             return None;
         }
-        let Some(record) = slot.record.typed() else {
+        let Some(record) = slot.record.clone().typed() else {
             tracing::debug!(
                 locator,
                 "entry of other value or version types: treated as a miss"
@@ -148,15 +211,39 @@ impl Slots {
     /// Marks the entry of `locator` outdated for every version; its expiry and
     /// fallback window stay. Nothing to mark: nothing happens.
     pub(crate) fn mark(&self, locator: &str) {
-        self.map.entry_by_ref(locator).and_compute_with(|held| {
+        let key: Arc<str> = Arc::from(locator);
+        self.map.entry(Arc::clone(&key)).and_compute_with(|held| {
             match held.map(|entry| entry.into_value()) {
-                Some(held) if held.standing(self.epoch()) != Standing::Gone => Op::Put(Slot {
-                    marked: true,
-                    ..held
-                }),
+                Some(held) if held.standing(self.epoch()) != Standing::Gone => {
+                    let marked = Arc::new(Slot {
+                        epoch: held.epoch,
+                        expiry: held.expiry,
+                        marked: true,
+                        retired: AtomicBool::new(false),
+                        record: held.record.clone(),
+                    });
+                    self.replace(key, &marked, Some(&held));
+                    Op::Put(marked)
+                }
                 _ => Op::Nop,
             }
         });
+    }
+
+    /// Under moka's lock for the key: `slot` takes the place of `held` in the front,
+    /// before moka holds it (so the front is never behind moka), and `held` is
+    /// retired after (so a reader that finds it retired finds `slot` on its retry).
+    fn replace(&self, key: Arc<str>, slot: &Arc<Slot>, held: Option<&Arc<Slot>>) {
+        self.front.publish(key, Arc::clone(slot));
+        if let Some(held) = held {
+            held.retire();
+        }
+    }
+
+    /// Under moka's lock for the key: out of the front, then retired.
+    fn withdraw(&self, locator: &str, held: &Arc<Slot>) {
+        self.front.withdraw(locator, held);
+        held.retire();
     }
 
     /// Stores `record` unless the live slot holds as new a record of these types (the
@@ -177,16 +264,18 @@ impl Slots {
         V: Ord + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        let entry = self.map.entry_by_ref(locator).and_compute_with(|held| {
+        let key: Arc<str> = Arc::from(locator);
+        let entry = self.map.entry(Arc::clone(&key)).and_compute_with(|held| {
             // The epoch is read before `admit`: a clear that lands in between leaves
             // this slot with an old epoch, which reads ignore.
             let epoch = self.epoch();
             if since.is_some_and(|since| since != epoch) || !admit() {
                 return Op::Nop;
             }
-            if let Some(held) = held.map(|entry| entry.into_value()) {
+            let held = held.map(|entry| entry.into_value());
+            if let Some(held) = &held {
                 if held.is_live(epoch) {
-                    match held.record.typed::<V, T>() {
+                    match held.record.clone().typed::<V, T>() {
                         Some(held) if !record.may_replace(&held, made_since) => return Op::Nop,
                         Some(_) => {}
                         None => tracing::debug!(
@@ -196,12 +285,15 @@ impl Slots {
                     }
                 }
             }
-            Op::Put(Slot {
+            let slot = Arc::new(Slot {
                 epoch,
                 expiry,
                 marked: false,
+                retired: AtomicBool::new(false),
                 record: ErasedRecord::new(record.clone()),
-            })
+            });
+            self.replace(key, &slot, held.as_ref());
+            Op::Put(slot)
         });
         matches!(
             entry,
@@ -214,8 +306,14 @@ impl Slots {
     /// [`offer`](Slots::offer) lands wholly before or after it.
     pub(crate) fn remove(&self, locator: &str) {
         self.map
-            .entry_by_ref(locator)
-            .and_compute_with(|_| Op::Remove);
+            .entry(Arc::from(locator))
+            .and_compute_with(|held| match held {
+                Some(held) => {
+                    self.withdraw(locator, held.value());
+                    Op::Remove
+                }
+                None => Op::Nop,
+            });
     }
 
     /// Makes every slot unreadable at once, and returns the new epoch for
@@ -237,7 +335,8 @@ impl Slots {
     /// must not block the executor thread that called `invalidate_all`.
     pub(crate) fn sweeper(&self, epoch: u64) -> impl FnOnce() + Send + 'static {
         let map = self.map.clone();
-        move || sweep(&map, epoch)
+        let front = Arc::clone(&self.front);
+        move || sweep(&map, &front, epoch)
     }
 
     pub(crate) fn entry_count(&self) -> u64 {
@@ -245,14 +344,21 @@ impl Slots {
     }
 }
 
-fn sweep(map: &Moka<String, Slot, foldhash::fast::RandomState>, epoch: u64) {
+fn sweep(map: &Moka<Arc<str>, Arc<Slot>, Hasher>, front: &Front<Slot, Hasher>, epoch: u64) {
     for (locator, slot) in map.iter() {
         if slot.epoch < epoch {
-            map.entry_by_ref(locator.as_str())
+            map.entry(Arc::clone(&locator))
                 .and_compute_with(|slot| match slot {
-                    Some(slot) if slot.value().epoch < epoch => Op::Remove,
+                    Some(slot) if slot.value().epoch < epoch => {
+                        front.withdraw(&locator, slot.value());
+                        slot.value().retire();
+                        Op::Remove
+                    }
                     _ => Op::Nop,
                 });
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
