@@ -6,6 +6,7 @@
 //! name in bounds, over a private one that carries the methods.
 
 mod front;
+mod touches;
 mod memory;
 pub(crate) mod record;
 mod slots;

@@ -10,21 +10,10 @@
 //! retired, under moka's lock for its key or in moka's eviction listener, before
 //! either of those returns.
 //!
-//! moka still has to learn which entries are hot: one front hit in
-//! [`SAMPLE`] also reads moka (see [`Front::sample`]).
+//! Which front hits also read moka is `touches.rs`'s business.
 
-use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-
-/// One front hit in this many also reads moka, so that its frequency sketch and LRU
-/// order still see the hot entries. A power of two: the test is a mask.
-pub(crate) const SAMPLE: u32 = 16;
-
-thread_local! {
-    /// Per thread, so that hits on two threads never share a cache line.
-    static HITS: Cell<u32> = const { Cell::new(0) };
-}
 
 /// Locator to slot, lock-free for readers.
 pub(crate) struct Front<S, H> {
@@ -43,8 +32,8 @@ impl<S: Send + Sync, H: BuildHasher> Front<S, H> {
     /// `read` of the slot under `locator`, if the front holds one. The slot is lent,
     /// not cloned: two threads hitting one entry then share no reference count.
     #[inline]
-    pub(crate) fn read<R>(&self, locator: &str, read: impl FnOnce(&S) -> R) -> Option<R> {
-        self.map.pin().get(locator).map(|slot| read(slot))
+    pub(crate) fn read<R>(&self, locator: &str, read: impl FnOnce(&Arc<S>) -> R) -> Option<R> {
+        self.map.pin().get(locator).map(read)
     }
 
     /// Makes `slot` what the front answers for `locator`.
@@ -64,14 +53,4 @@ impl<S: Send + Sync, H: BuildHasher> Front<S, H> {
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
-}
-
-/// Whether this front hit is one of those that also read moka.
-#[inline]
-pub(crate) fn sample() -> bool {
-    HITS.with(|hits| {
-        let n = hits.get().wrapping_add(1);
-        hits.set(n);
-        n & (SAMPLE - 1) == 0
-    })
 }

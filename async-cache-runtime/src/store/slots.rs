@@ -8,11 +8,14 @@ use std::sync::atomic::{
 
 use std::time::Duration;
 
-use moka::ops::compute::Op;
+use std::hash::BuildHasher;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
-use super::front::{self, Front};
+use super::front::Front;
+use super::touches::{Touched, Touches};
 use super::record::{ErasedRecord, Record};
 use super::sealed::Found;
 
@@ -34,6 +37,12 @@ type Hasher = foldhash::fast::RandomState;
 pub(crate) struct Slots {
     map: Moka<Arc<str>, Arc<Slot>, Hasher>,
     front: Arc<Front<Slot, Hasher>>,
+    /// Writes of one locator take turns on its stripe, which makes each read of the
+    /// held slot, its decision and its write one step. Not moka's `and_compute_with`:
+    /// that records a read of the key, so a miss would count in moka's frequency
+    /// sketch again at its write, while most hits reach the sketch only as a sample.
+    stripes: Arc<Stripes>,
+    touches: Touches,
     /// Bumped by [`Slots::clear`]: a slot stamped with an older epoch is gone, which
     /// closes the race between a clear and a write that checked validity just before.
     epoch: AtomicU64,
@@ -49,6 +58,8 @@ struct Slot {
     marked: bool,
     /// Set once moka no longer holds this slot (replaced, removed or evicted).
     retired: AtomicBool,
+    /// Which of its front hits read moka (see `touches.rs`).
+    touched: Touched,
     record: ErasedRecord,
 }
 
@@ -130,6 +141,8 @@ impl Slots {
                 })
                 .build_with_hasher(Hasher::default()),
             front,
+            stripes: Arc::new(Stripes::new()),
+            touches: Touches::new(max_capacity),
             epoch: AtomicU64::new(0),
         }
     }
@@ -154,9 +167,11 @@ impl Slots {
 
     /// The record of these types under `locator`, live or a fallback, with its mark.
     ///
-    /// Read from the front (see [`Slots`] for why that is the store's answer). One
-    /// front hit in [`front::SAMPLE`] also reads moka, so that moka still learns
-    /// which entries are hot; a miss always does, as it would without a front.
+    /// Read from the front (see [`Slots`] for why that is the store's answer). Some
+    /// hits also read moka, so that it still learns which entries are hot (see
+    /// `touches.rs`). A miss does not: the front holds all that moka does, and a
+    /// fetch that misses reads again before it generates; its one read of moka is
+    /// at its write, as a read then insert of moka's own would count it.
     #[inline]
     pub(crate) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
     where
@@ -165,12 +180,13 @@ impl Slots {
     {
         for _ in 0..2 {
             let read = self.front.read(locator, |slot| {
-                (!slot.is_retired()).then(|| self.found(slot, locator))
+                (!slot.is_retired())
+                    .then(|| (self.found(slot, locator), self.touches.wants(&slot.touched)))
             });
             match read {
-                Some(Some(found)) => {
-                    if front::sample() {
-                        drop(self.map.get(locator));
+                Some(Some((found, touch))) => {
+                    if touch {
+                        self.touch(locator);
                     }
                     return found;
                 }
@@ -180,8 +196,14 @@ impl Slots {
                 None => break,
             }
         }
-        drop(self.map.get(locator));
         None
+    }
+
+    /// A read of moka for its admission policy alone: the front has the answer.
+    #[cold]
+    fn touch(&self, locator: &str) {
+        drop(self.map.get(locator));
+        self.touches.count();
     }
 
     #[inline]
@@ -211,46 +233,29 @@ impl Slots {
     /// Marks the entry of `locator` outdated for every version; its expiry and
     /// fallback window stay. Nothing to mark: nothing happens.
     pub(crate) fn mark(&self, locator: &str) {
-        let key: Arc<str> = Arc::from(locator);
-        self.map.entry(Arc::clone(&key)).and_compute_with(|held| {
-            match held.map(|entry| entry.into_value()) {
-                Some(held) if held.standing(self.epoch()) != Standing::Gone => {
-                    let marked = Arc::new(Slot {
-                        epoch: held.epoch,
-                        expiry: held.expiry,
-                        marked: true,
-                        retired: AtomicBool::new(false),
-                        record: held.record.clone(),
-                    });
-                    self.replace(key, &marked, Some(&held));
-                    Op::Put(marked)
-                }
-                _ => Op::Nop,
-            }
-        });
-    }
-
-    /// Under moka's lock for the key: `slot` takes the place of `held` in the front,
-    /// before moka holds it (so the front is never behind moka), and `held` is
-    /// retired after (so a reader that finds it retired finds `slot` on its retry).
-    fn replace(&self, key: Arc<str>, slot: &Arc<Slot>, held: Option<&Arc<Slot>>) {
-        self.front.publish(key, Arc::clone(slot));
-        if let Some(held) = held {
-            held.retire();
+        let _turn = self.stripes.turn(locator);
+        let Some(held) = self.held(locator) else {
+            return;
+        };
+        if held.standing(self.epoch()) == Standing::Gone {
+            return;
         }
-    }
-
-    /// Under moka's lock for the key: out of the front, then retired.
-    fn withdraw(&self, locator: &str, held: &Arc<Slot>) {
-        self.front.withdraw(locator, held);
-        held.retire();
+        let marked = Arc::new(Slot {
+            epoch: held.epoch,
+            expiry: held.expiry,
+            marked: true,
+            retired: AtomicBool::new(false),
+            touched: Touched::default(),
+            record: held.record.clone(),
+        });
+        self.put(Arc::from(locator), &marked, Some(&held));
     }
 
     /// Stores `record` unless the live slot holds as new a record of these types (the
     /// no-downgrade rule, with `made_since` the time its generation began), a clear
     /// came since `since` (the epoch the caller's read or write began in, if it
-    /// matters), or `admit` says no: all decided under the slot's lock, atomically
-    /// with the write. `admit` runs last, under that lock. Says whether it stored.
+    /// matters), or `admit` says no: all decided on the locator's turn, atomically
+    /// with the write. `admit` runs last. Says whether it stored.
     pub(crate) fn offer<V, T>(
         &self,
         locator: &str,
@@ -264,56 +269,68 @@ impl Slots {
         V: Ord + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        let key: Arc<str> = Arc::from(locator);
-        let entry = self.map.entry(Arc::clone(&key)).and_compute_with(|held| {
-            // The epoch is read before `admit`: a clear that lands in between leaves
-            // this slot with an old epoch, which reads ignore.
-            let epoch = self.epoch();
-            if since.is_some_and(|since| since != epoch) || !admit() {
-                return Op::Nop;
+        let _turn = self.stripes.turn(locator);
+        // The epoch is read before `admit`: a clear that lands in between leaves this
+        // slot with an old epoch, which reads ignore.
+        let epoch = self.epoch();
+        if since.is_some_and(|since| since != epoch) {
+            return false;
+        }
+        let held = self.held(locator);
+        if held.is_none() {
+            // The miss that led here, counted once (see `lookup`).
+            self.touch(locator);
+        }
+        if let Some(held) = held.as_ref().filter(|held| held.is_live(epoch)) {
+            match held.record.clone().typed::<V, T>() {
+                Some(held) if !record.may_replace(&held, made_since) => return false,
+                Some(_) => {}
+                None => tracing::debug!(
+                    locator,
+                    "entry of other value or version types: overwritten"
+                ),
             }
-            let held = held.map(|entry| entry.into_value());
-            if let Some(held) = &held {
-                if held.is_live(epoch) {
-                    match held.record.clone().typed::<V, T>() {
-                        Some(held) if !record.may_replace(&held, made_since) => return Op::Nop,
-                        Some(_) => {}
-                        None => tracing::debug!(
-                            locator,
-                            "entry of other value or version types: overwritten"
-                        ),
-                    }
-                }
-            }
-            let slot = Arc::new(Slot {
-                epoch,
-                expiry,
-                marked: false,
-                retired: AtomicBool::new(false),
-                record: ErasedRecord::new(record.clone()),
-            });
-            self.replace(key, &slot, held.as_ref());
-            Op::Put(slot)
+        }
+        if !admit() {
+            return false;
+        }
+        let slot = Arc::new(Slot {
+            epoch,
+            expiry,
+            marked: false,
+            retired: AtomicBool::new(false),
+            touched: Touched::default(),
+            record: ErasedRecord::new(record.clone()),
         });
-        matches!(
-            entry,
-            moka::ops::compute::CompResult::Inserted(_)
-                | moka::ops::compute::CompResult::ReplacedWith(_)
-        )
+        self.put(Arc::from(locator), &slot, held.as_ref());
+        true
     }
 
-    /// Removes the slot of `locator`, through its lock, so that a concurrent
+    /// On the locator's turn: the slot moka holds for it, which is the front's (the
+    /// front is never behind moka) unless moka has just let it go.
+    fn held(&self, locator: &str) -> Option<Arc<Slot>> {
+        self.front
+            .read(locator, |slot| (!slot.is_retired()).then(|| Arc::clone(slot)))
+            .flatten()
+            .filter(|_| self.map.contains_key(locator))
+    }
+
+    /// On the locator's turn: `slot` takes the place of `held`, in the front before
+    /// moka holds it (so the front is never behind moka), and `held` is retired
+    /// after (so a reader that finds it retired finds `slot` on its retry).
+    fn put(&self, key: Arc<str>, slot: &Arc<Slot>, held: Option<&Arc<Slot>>) {
+        self.front.publish(Arc::clone(&key), Arc::clone(slot));
+        self.map.insert(key, Arc::clone(slot));
+        if let Some(held) = held {
+            held.retire();
+        }
+    }
+
+    /// Removes the slot of `locator`, on its turn, so that a concurrent
     /// [`offer`](Slots::offer) lands wholly before or after it.
     pub(crate) fn remove(&self, locator: &str) {
-        self.map
-            .entry(Arc::from(locator))
-            .and_compute_with(|held| match held {
-                Some(held) => {
-                    self.withdraw(locator, held.value());
-                    Op::Remove
-                }
-                None => Op::Nop,
-            });
+        let _turn = self.stripes.turn(locator);
+        take_out(&self.map, &self.front, locator, |_| true);
     }
 
     /// Makes every slot unreadable at once, and returns the new epoch for
@@ -336,7 +353,15 @@ impl Slots {
     pub(crate) fn sweeper(&self, epoch: u64) -> impl FnOnce() + Send + 'static {
         let map = self.map.clone();
         let front = Arc::clone(&self.front);
-        move || sweep(&map, &front, epoch)
+        let stripes = Arc::clone(&self.stripes);
+        move || {
+            for (locator, slot) in map.iter() {
+                if slot.epoch < epoch {
+                    let _turn = stripes.turn(&locator);
+                    take_out(&map, &front, &locator, |slot| slot.epoch < epoch);
+                }
+            }
+        }
     }
 
     pub(crate) fn entry_count(&self) -> u64 {
@@ -344,19 +369,45 @@ impl Slots {
     }
 }
 
-fn sweep(map: &Moka<Arc<str>, Arc<Slot>, Hasher>, front: &Front<Slot, Hasher>, epoch: u64) {
-    for (locator, slot) in map.iter() {
-        if slot.epoch < epoch {
-            map.entry(Arc::clone(&locator))
-                .and_compute_with(|slot| match slot {
-                    Some(slot) if slot.value().epoch < epoch => {
-                        front.withdraw(&locator, slot.value());
-                        slot.value().retire();
-                        Op::Remove
-                    }
-                    _ => Op::Nop,
-                });
+/// On the locator's turn: the slot of `locator`, if `which` says so, out of the
+/// front, out of moka, then retired.
+fn take_out(
+    map: &Moka<Arc<str>, Arc<Slot>, Hasher>,
+    front: &Front<Slot, Hasher>,
+    locator: &str,
+    which: impl Fn(&Slot) -> bool,
+) {
+    let Some(held) = front.read(locator, |slot| Arc::clone(slot)) else {
+        return;
+    };
+    if which(&held) {
+        front.withdraw(locator, &held);
+        map.invalidate(locator);
+        held.retire();
+    }
+}
+
+/// The turns of writes: a lock per stripe of locators.
+struct Stripes {
+    hasher: Hasher,
+    locks: Box<[Mutex<()>]>,
+}
+
+impl Stripes {
+    fn new() -> Self {
+        Stripes {
+            hasher: Hasher::default(),
+            locks: (0..64).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// Held while one write of `locator` reads, decides and writes. A panic on a
+    /// turn (in `admit`) leaves nothing half-written, so a poisoned lock is taken.
+    fn turn(&self, locator: &str) -> MutexGuard<'_, ()> {
+        let stripe = self.hasher.hash_one(locator) as usize % self.locks.len();
+        self.locks[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

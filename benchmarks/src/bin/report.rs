@@ -53,6 +53,8 @@ fn main() {
     report.herds();
     eprintln!("scale and bytes per entry ...");
     report.scale();
+    eprintln!("hit ratio past capacity ...");
+    report.hit_ratio();
     eprintln!("record encode/decode ...");
     report.codec();
     report.redis();
@@ -448,6 +450,29 @@ impl Report {
         self.details.push([
             "bytes per entry: moka with an expiry policy and ours' slot layout".into(),
             format!("{expiry:.0} B (+{:.0} B over raw moka)", expiry - moka),
+        ]);
+    }
+
+    /// Whether moka still keeps the right entries when it sees only a sample of the
+    /// hits (the rest are answered by the front).
+    fn hit_ratio(&mut self) {
+        let locators = benchmarks::locators(benchmarks::ZIPF_KEYS);
+        let trace =
+            benchmarks::zipf_trace(benchmarks::ZIPF_KEYS, benchmarks::ZIPF_REQUESTS, 0x5EED);
+        let (ours, moka) = benchmarks::hit_ratios(&locators, &trace, benchmarks::ZIPF_CAPACITY);
+        let gap = (ours - moka) * 100.0;
+        self.ratios.push([
+            format!(
+                "hit ratio, Zipf 0.99 trace of {} requests over {} keys, capacity {}: ours / raw moka::sync",
+                benchmarks::ZIPF_REQUESTS,
+                benchmarks::ZIPF_KEYS,
+                benchmarks::ZIPF_CAPACITY
+            ),
+            format!("{:.2}%", ours * 100.0),
+            format!("{:.2}%", moka * 100.0),
+            format!("{gap:+.2} pp"),
+            ">= -1 pp".into(),
+            met(gap >= -1.0),
         ]);
     }
 
