@@ -339,7 +339,14 @@ async fn put_never_downgrades_across_processes_and_clears_a_mark() {
     assert!(!b.put("k", 1_u64, "one".to_string()).await);
     assert!(!a.put("k", 1_u64, "one".to_string()).await);
     a.expire("k").await;
-    assert!(b.put("k", 3_u64, "three".to_string()).await);
+    let long = Duration::from_secs(60);
+    let options = FetchOptions::new().expires_in(long).fail_safe(long);
+    assert!(b.put_with("k", 3_u64, options, "three".to_string()).await);
+    let kept = pttl(&server);
+    assert!(
+        kept > 119_000 && kept <= 120_000,
+        "the put's own expires_in + fail_safe: PTTL {kept}"
+    );
     let runs = Counter::new();
     assert_eq!(
         fetch(&a, 3, FetchOptions::new(), &runs, "not run").await,
