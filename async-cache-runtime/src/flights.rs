@@ -48,6 +48,14 @@ pub(crate) struct Flight {
     started: AtomicBool,
     invalidated: AtomicBool,
     state: watch::Sender<State>,
+    /// A background refresh's trailing refresh (contract §6.5): the newest version a
+    /// stale read asked while it ran, and what runs it (opaque here).
+    trailing: Mutex<Option<Trailing>>,
+}
+
+struct Trailing {
+    version: Box<dyn Any + Send + Sync>,
+    run: Box<dyn Any + Send>,
 }
 
 #[derive(Clone)]
@@ -136,8 +144,13 @@ impl Flights {
     }
 
     /// Claims the one background refresh of `locator`, unless one is already in
-    /// flight or another flight already generates `version` or newer.
-    pub(crate) fn claim_refresh<V, T>(self: &Arc<Self>, locator: &str, version: &V) -> Option<Claim>
+    /// flight (then `Err` with it, if it is of these types, for a trailing refresh)
+    /// or another flight already generates `version` or newer (`Err(None)`).
+    pub(crate) fn claim_refresh<V, T>(
+        self: &Arc<Self>,
+        locator: &str,
+        version: &V,
+    ) -> Result<Claim, Option<Arc<Flight>>>
     where
         V: Ord + Clone + Send + Sync + 'static,
         T: 'static,
@@ -147,18 +160,18 @@ impl Flights {
         let flights = flights_of(&mut shard, locator);
         // One background refresh per locator, even an invalidated one; another
         // flight covers this refresh only if its result will be stored.
+        if let Some(running) = flights.iter().find(|f| f.kind == Kind::Background) {
+            return Err(Some(running.clone()).filter(|f| f.types == types));
+        }
         let covered = flights.iter().any(|f| {
-            f.kind == Kind::Background
-                || (f.types == types
-                    && !f.invalidated.load(SeqCst)
-                    && f.generates_at_least(version))
+            f.types == types && !f.invalidated.load(SeqCst) && f.generates_at_least(version)
         });
         if covered {
-            return None;
+            return Err(None);
         }
         let flight = Flight::new::<V, T>(Kind::Background, version, false);
         flights.push(flight.clone());
-        Some(self.claim(locator, flight))
+        Ok(self.claim(locator, flight))
     }
 
     /// Marks every flight of `locator` so that none of them stores its result.
@@ -205,10 +218,44 @@ impl Flight {
             started: AtomicBool::new(started),
             invalidated: AtomicBool::new(false),
             state: watch::Sender::new(State::Running),
+            trailing: Mutex::new(None),
         })
     }
 
-    fn generates_at_least<V: Ord + 'static>(&self, version: &V) -> bool {
+    /// Keeps `run` as this refresh's trailing refresh if `version` is newer than the
+    /// one it refreshes and than any trailing one kept already.
+    pub(crate) fn offer_trailing<V: Ord + Send + Sync + 'static>(
+        &self,
+        version: V,
+        run: Box<dyn Any + Send>,
+    ) {
+        if self.generates_at_least(&version) {
+            return; // no trailing refresh for the version already being refreshed
+        }
+        let mut trailing = self.trailing.lock().unwrap_or_else(PoisonError::into_inner);
+        let newer = trailing.as_ref().is_none_or(|kept| {
+            kept.version
+                .downcast_ref::<V>()
+                .is_none_or(|kept| *kept < version)
+        });
+        if newer {
+            *trailing = Some(Trailing {
+                version: Box::new(version),
+                run,
+            });
+        }
+    }
+
+    /// The trailing refresh kept, if any.
+    pub(crate) fn take_trailing(&self) -> Option<Box<dyn Any + Send>> {
+        self.trailing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(|trailing| trailing.run)
+    }
+
+    pub(crate) fn generates_at_least<V: Ord + 'static>(&self, version: &V) -> bool {
         self.version
             .downcast_ref::<V>()
             .is_some_and(|v| v >= version)

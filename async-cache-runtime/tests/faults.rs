@@ -65,9 +65,11 @@ async fn a_hung_refresh_holds_only_its_own_claim() {
         let runs = runs.clone();
         let (v, served) = within(
             "stale read",
-            cache.fetch_served("a", version, FetchOptions::new(), move || {
+            // Counted when its generator runs, not when it is made: a newer version
+            // asked while the refresh runs is kept to trail it (contract §6.5).
+            cache.fetch_served("a", version, FetchOptions::new(), move || async move {
                 runs.bump();
-                std::future::ready(String::from("never"))
+                String::from("never")
             }),
         )
         .await;

@@ -15,7 +15,7 @@ use tokio::runtime::Handle;
 
 use super::{Engine, panic_message};
 use crate::FetchOptions;
-use crate::flights::{Claim, generating};
+use crate::flights::{Claim, Flight, generating};
 use crate::store::record::tick;
 use crate::store::sealed::WriteOptions;
 use crate::store::{Backend, ErasedRecord, Record, Store};
@@ -34,6 +34,9 @@ struct Job<V> {
     scheduled_at: u64,
     scheduled: Scheduled,
 }
+
+/// What runs a trailing refresh, given the place the ending refresh reserved for it.
+type TrailingRun = Box<dyn FnOnce(Place) + Send>;
 
 /// What a refresh carries from the stale read that scheduled it.
 struct Scheduled {
@@ -63,8 +66,21 @@ impl<S: Backend> Engine<S> {
         G: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let Some(claim) = self.flights.claim_refresh::<V, T>(locator, version) else {
-            return; // one is in flight already
+        let claim = match self.flights.claim_refresh::<V, T>(locator, version) {
+            Ok(claim) => claim,
+            // One is running: this read's version may still trail it.
+            Err(Some(running)) => {
+                return self.trail(
+                    &running,
+                    runtime,
+                    locator,
+                    version,
+                    options,
+                    stale_since,
+                    generate,
+                );
+            }
+            Err(None) => return, // a generation of this version or newer is in flight
         };
         let Some(mut place) = self.worker.reserve(&self.counters) else {
             self.counters.refresh(Refresh::Dropped);
@@ -111,10 +127,79 @@ impl<S: Backend> Engine<S> {
         place.start().await;
         self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
+        // A trailing refresh gets its place before this one gives up its own, so that
+        // `wait_for_refreshes` waits for both; none after an invalidation, nor while
+        // the back-off holds the locator after a failure.
+        let trailing = claim
+            .flight()
+            .take_trailing()
+            .filter(|_| claim.is_valid() && !self.windows.backed_off(claim.locator()))
+            .and_then(|run| run.downcast::<TrailingRun>().ok());
+        let next = trailing.and_then(|run| match self.worker.reserve(&self.counters) {
+            Some(place) => Some((run, place)),
+            None => {
+                self.counters.refresh(Refresh::Dropped);
+                None
+            }
+        });
         // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
         // none still stands in the way of the next stale read's.
         drop(claim);
+        if let Some((run, next_place)) = next {
+            run(next_place);
+        }
         drop(place);
+    }
+
+    /// Keeps this stale read's refresh to run after the one `running` for an older
+    /// version (contract §6.5): its generator is made now, its claim taken when it runs.
+    #[allow(clippy::too_many_arguments)]
+    fn trail<V, T, E, G, Fut>(
+        self: &Arc<Self>,
+        running: &Flight,
+        runtime: Handle,
+        locator: &str,
+        version: &V,
+        options: &FetchOptions,
+        stale_since: Instant,
+        generate: &mut Option<G>,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        G: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        if running.generates_at_least(version) {
+            return;
+        }
+        let generate = generate
+            .take()
+            .expect("a caller schedules one refresh at most");
+        let future = generate();
+        let engine = self.clone();
+        let locator = locator.to_owned();
+        let job = Job {
+            version: version.clone(),
+            options: options.clone(),
+            scheduled_at: tick(),
+            scheduled: Scheduled {
+                cause: Span::current(),
+                stale_since,
+            },
+        };
+        let trailing_version = version.clone();
+        let run: TrailingRun = Box::new(move |mut place: Place| {
+            let Ok(claim) = engine.flights.claim_refresh::<V, T>(&locator, &job.version) else {
+                return; // another refresh or generation got there first
+            };
+            place.spawning();
+            drop(runtime.spawn(async move {
+                engine.refresh_when_placed(claim, place, job, future).await;
+            }));
+        });
+        running.offer_trailing(trailing_version, Box::new(run));
     }
 
     /// Takes the store-wide lock (another process holding it: skipped), then skips the

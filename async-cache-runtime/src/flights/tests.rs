@@ -115,12 +115,13 @@ fn one_background_refresh_per_locator_joinable_once_started() {
     let flights = Flights::new();
     let refresh = flights
         .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
         .expect("the first claims it");
-    assert!(
-        flights
-            .claim_refresh::<u64, &'static str>("k", &6)
-            .is_none()
-    );
+    let running = flights
+        .claim_refresh::<u64, &'static str>("k", &6)
+        .err()
+        .expect("one per locator");
+    assert!(running.is_some(), "handed back, for a trailing refresh");
     // Queued, it is not joined: its caller could hold the very place it waits for.
     let _own = run(lead(&flights, "k", 5));
     refresh.start();
@@ -131,16 +132,11 @@ fn one_background_refresh_per_locator_joinable_once_started() {
 fn a_running_generation_covers_a_refresh_of_its_version_or_older() {
     let flights = Flights::new();
     let _leader = run(lead(&flights, "k", 5));
-    assert!(
-        flights
-            .claim_refresh::<u64, &'static str>("k", &5)
-            .is_none()
-    );
-    assert!(
-        flights
-            .claim_refresh::<u64, &'static str>("k", &6)
-            .is_some()
-    );
+    assert!(matches!(
+        flights.claim_refresh::<u64, &'static str>("k", &5),
+        Err(None)
+    ));
+    assert!(flights.claim_refresh::<u64, &'static str>("k", &6).is_ok());
 }
 
 #[tokio::test]
@@ -166,4 +162,25 @@ async fn a_task_knows_the_flights_it_generates() {
         !detached,
         "a background refresh is not nested in its scheduler"
     );
+}
+
+#[test]
+fn a_refresh_keeps_the_newest_trailing_version_asked_and_no_older_one() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight();
+    flight.offer_trailing(5_u64, Box::new("same version"));
+    assert!(
+        flight.take_trailing().is_none(),
+        "not for the version being refreshed"
+    );
+    flight.offer_trailing(7_u64, Box::new("seven"));
+    flight.offer_trailing(6_u64, Box::new("six"));
+    flight.offer_trailing(8_u64, Box::new("eight"));
+    let kept = flight.take_trailing().expect("the newest");
+    assert_eq!(*kept.downcast::<&str>().unwrap(), "eight");
+    assert!(flight.take_trailing().is_none(), "taken once");
 }
