@@ -50,10 +50,18 @@ pub(crate) struct Flight {
     state: watch::Sender<State>,
     /// A background refresh's trailing refresh (contract §6.5): the newest version a
     /// stale read asked while it ran, and what runs it (opaque here).
-    trailing: Mutex<Option<Trailing>>,
+    trailing: Mutex<Trailing>,
 }
 
-struct Trailing {
+enum Trailing {
+    /// Offers are taken: the refresh has not ended.
+    Open(Option<Kept>),
+    /// The refresh ended and took what was kept: a later offer is refused, and its
+    /// read claims a refresh of its own.
+    Closed,
+}
+
+struct Kept {
     version: Box<dyn Any + Send + Sync>,
     run: Box<dyn Any + Send>,
 }
@@ -218,41 +226,81 @@ impl Flight {
             started: AtomicBool::new(started),
             invalidated: AtomicBool::new(false),
             state: watch::Sender::new(State::Running),
-            trailing: Mutex::new(None),
+            trailing: Mutex::new(Trailing::Open(None)),
         })
     }
 
+    fn trailing(&self) -> MutexGuard<'_, Trailing> {
+        // Nothing user-supplied runs under this lock either: displaced runs are
+        // dropped after it is released.
+        self.trailing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a trailing refresh of `version` would be kept: the refresh has not
+    /// ended, and `version` is newer than the one it refreshes and than any trailing
+    /// one kept already. Asked before the read makes its generator's future, so that
+    /// reads of a version already kept make none.
+    pub(crate) fn wants_trailing<V: Ord + 'static>(&self, version: &V) -> bool {
+        if self.generates_at_least(version) {
+            return false; // no trailing refresh for the version already being refreshed
+        }
+        match &*self.trailing() {
+            Trailing::Open(kept) => kept.as_ref().is_none_or(|kept| {
+                kept.version
+                    .downcast_ref::<V>()
+                    .is_none_or(|kept| kept < version)
+            }),
+            Trailing::Closed => false,
+        }
+    }
+
     /// Keeps `run` as this refresh's trailing refresh if `version` is newer than the
-    /// one it refreshes and than any trailing one kept already.
+    /// one it refreshes and than any trailing one kept already; `Err(run)` if the
+    /// refresh has ended (then the caller runs it itself).
     pub(crate) fn offer_trailing<V: Ord + Send + Sync + 'static>(
         &self,
         version: V,
         run: Box<dyn Any + Send>,
-    ) {
+    ) -> Result<(), Box<dyn Any + Send>> {
         if self.generates_at_least(&version) {
-            return; // no trailing refresh for the version already being refreshed
+            return Ok(()); // no trailing refresh for the version already being refreshed
         }
-        let mut trailing = self.trailing.lock().unwrap_or_else(PoisonError::into_inner);
-        let newer = trailing.as_ref().is_none_or(|kept| {
-            kept.version
-                .downcast_ref::<V>()
-                .is_none_or(|kept| *kept < version)
-        });
-        if newer {
-            *trailing = Some(Trailing {
-                version: Box::new(version),
-                run,
+        let displaced = {
+            let mut trailing = self.trailing();
+            let Trailing::Open(kept) = &mut *trailing else {
+                return Err(run);
+            };
+            let newer = kept.as_ref().is_none_or(|kept| {
+                kept.version
+                    .downcast_ref::<V>()
+                    .is_none_or(|kept| *kept < version)
             });
-        }
+            if newer {
+                kept.replace(Kept {
+                    version: Box::new(version),
+                    run,
+                })
+                .map(|kept| kept.run)
+            } else {
+                Some(run)
+            }
+        };
+        drop(displaced);
+        Ok(())
     }
 
-    /// The trailing refresh kept, if any.
-    pub(crate) fn take_trailing(&self) -> Option<Box<dyn Any + Send>> {
-        self.trailing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-            .map(|trailing| trailing.run)
+    /// Ends the offers and hands over the trailing refresh kept, if any, unless the
+    /// refresh was invalidated (what the reads asked predates the invalidation). Called
+    /// once the refresh's claim is dropped: the flight is out of the list, so no
+    /// invalidation can reach it any more, and a read refused from now on finds the
+    /// locator free.
+    pub(crate) fn close_trailing(&self) -> Option<Box<dyn Any + Send>> {
+        let kept = match std::mem::replace(&mut *self.trailing(), Trailing::Closed) {
+            Trailing::Open(kept) => kept,
+            Trailing::Closed => None,
+        };
+        kept.map(|kept| kept.run)
+            .filter(|_| !self.invalidated.load(SeqCst))
     }
 
     pub(crate) fn generates_at_least<V: Ord + 'static>(&self, version: &V) -> bool {
@@ -292,6 +340,10 @@ impl Claim {
 
     pub(crate) fn locator(&self) -> &str {
         &self.locator
+    }
+
+    pub(crate) fn shared_locator(&self) -> Arc<str> {
+        self.locator.clone()
     }
 
     pub(crate) fn flight(&self) -> &Arc<Flight> {

@@ -107,3 +107,185 @@ async fn no_trailing_refresh_after_an_invalidation() {
     cache.wait_for_refreshes().await;
     assert_eq!(cache.stats().refreshes_started, 1);
 }
+
+/// Holds a refresh of `k` to version 2 (value "v2", or an error if `fails`) until the
+/// returned gate opens, once `k` holds "v1"; returns when it runs.
+async fn hold_a_refresh(cache: &Cache, fails: bool) -> Gate {
+    cache.fetch("k", 1_u64, || async { "v1".to_string() }).await;
+    let (started, release) = (Gate::new(), Gate::new());
+    let held = {
+        let (started, release) = (started.clone(), release.clone());
+        move || async move {
+            started.open();
+            release.wait().await;
+            if fails {
+                Err("down")
+            } else {
+                Ok("v2".to_string())
+            }
+        }
+    };
+    let (_, served) = cache
+        .try_fetch_served("k", 2_u64, FetchOptions::new(), held)
+        .await
+        .unwrap();
+    assert_eq!(served, Served::Stale);
+    within("the first refresh", started.wait()).await;
+    release
+}
+
+/// A stale read of `k` at `version`, whose refresh makes `value` and counts its run.
+async fn trail(cache: &Cache, version: u64, value: &'static str, runs: &Counter) {
+    let runs = runs.clone();
+    let (got, served) = cache
+        .fetch_served("k", version, FetchOptions::new(), move || async move {
+            runs.bump();
+            value.to_string()
+        })
+        .await;
+    assert_eq!((got.as_str(), served), ("v1", Served::Stale));
+}
+
+#[tokio::test]
+async fn in_a_full_worker_the_trailing_refresh_takes_the_place_its_predecessor_leaves() {
+    // One place and no queue: while the first refresh runs there is no room for
+    // another, so the trailing one runs in the first one's place, not dropped.
+    let cache = Cache::builder()
+        .refresh_concurrency(1)
+        .refresh_queue_capacity(0)
+        .build();
+    cache
+        .fetch("other", 1_u64, || async { "o1".to_string() })
+        .await;
+    let release = hold_a_refresh(&cache, false).await;
+    let runs = Counter::new();
+    trail(&cache, 3, "v3", &runs).await;
+    // Another locator's refresh finds the worker full.
+    cache
+        .fetch("other", 2_u64, || async { "o2".to_string() })
+        .await;
+    assert_eq!(cache.stats().refreshes_dropped, 1);
+    release.open();
+    within("both refreshes", cache.wait_for_refreshes()).await;
+    assert_eq!(runs.get(), 1);
+    let stats = cache.stats();
+    assert_eq!(
+        (
+            stats.refreshes_started,
+            stats.refreshes_completed,
+            stats.refreshes_dropped
+        ),
+        (2, 2, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        cache.fetch("k", 3_u64, || async { String::new() }).await,
+        "v3"
+    );
+}
+
+#[tokio::test]
+async fn after_a_failed_refresh_the_trailing_one_runs() {
+    let cache = Cache::new();
+    let release = hold_a_refresh(&cache, true).await;
+    let runs = Counter::new();
+    trail(&cache, 3, "v3", &runs).await;
+    release.open();
+    within("both refreshes", cache.wait_for_refreshes()).await;
+    let stats = cache.stats();
+    assert_eq!(
+        (
+            runs.get(),
+            stats.refreshes_failed,
+            stats.refreshes_completed
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        cache.fetch("k", 3_u64, || async { String::new() }).await,
+        "v3"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_trailing_refresh_while_the_back_off_holds_the_locator() {
+    let backoff = std::time::Duration::from_secs(10);
+    let cache = Cache::builder().refresh_backoff(backoff, backoff).build();
+    let release = hold_a_refresh(&cache, true).await;
+    let runs = Counter::new();
+    trail(&cache, 3, "v3", &runs).await;
+    release.open();
+    within("the first refresh", cache.wait_for_refreshes()).await;
+    assert_eq!((runs.get(), cache.stats().refreshes_started), (0, 1));
+    // The window is the one thing in the way: once it closes, a read refreshes.
+    tokio::time::advance(backoff).await;
+    trail(&cache, 3, "v3", &runs).await;
+    cache.wait_for_refreshes().await;
+    assert_eq!(runs.get(), 1);
+}
+
+#[tokio::test]
+async fn a_stale_read_of_a_version_already_kept_makes_no_future() {
+    let cache = Cache::new();
+    let release = hold_a_refresh(&cache, false).await;
+    let made = Counter::new();
+    for version in [3_u64, 3, 2, 3] {
+        let made = made.clone();
+        cache
+            .fetch("k", version, move || {
+                made.bump();
+                async { "v3".to_string() }
+            })
+            .await;
+    }
+    assert_eq!(made.get(), 1, "only the first read of version 3");
+    release.open();
+    cache.wait_for_refreshes().await;
+    assert_eq!(cache.stats().refreshes_started, 2);
+}
+
+#[tokio::test]
+async fn without_a_worker_there_is_nothing_to_trail() {
+    // `refresh_concurrency(0)`: every outdated read regenerates in the caller.
+    let cache = Cache::builder().refresh_concurrency(0).build();
+    cache.fetch("k", 1_u64, || async { "v1" }).await;
+    for (version, value) in [(2_u64, "v2"), (3, "v3")] {
+        let (got, served) = cache
+            .fetch_served(
+                "k",
+                version,
+                FetchOptions::new(),
+                move || async move { value },
+            )
+            .await;
+        assert_eq!((got, served), (value, Served::Sync));
+    }
+    cache.wait_for_refreshes().await;
+    assert_eq!(cache.stats().refreshes_started, 0);
+}
+
+#[tokio::test]
+async fn a_trailing_refresh_outlives_its_cache_handle_like_any_refresh() {
+    // Refreshes own what they need: dropping the last handle while one runs lets it,
+    // and the one trailing it, run to their end (and then free the cache).
+    let cache = Cache::new();
+    let release = hold_a_refresh(&cache, false).await;
+    let runs = Counter::new();
+    trail(&cache, 3, "v3", &runs).await;
+    let finished = Gate::new();
+    {
+        let finished = finished.clone();
+        let runs = runs.clone();
+        cache
+            .fetch("k", 4_u64, move || async move {
+                runs.bump();
+                finished.open();
+                "v4".to_string()
+            })
+            .await;
+    }
+    drop(cache);
+    release.open();
+    within("the trailing refresh", finished.wait()).await;
+    assert_eq!(runs.get(), 1, "the newest trailing version only");
+}

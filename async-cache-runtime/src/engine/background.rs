@@ -35,6 +35,20 @@ struct Job<V> {
     scheduled: Scheduled,
 }
 
+impl<V: Clone> Job<V> {
+    fn new(version: &V, options: &FetchOptions, stale_since: Instant) -> Self {
+        Job {
+            version: version.clone(),
+            options: options.clone(),
+            scheduled_at: tick(),
+            scheduled: Scheduled {
+                cause: Span::current(),
+                stale_since,
+            },
+        }
+    }
+}
+
 /// What runs a trailing refresh, given the place the ending refresh reserved for it.
 type TrailingRun = Box<dyn FnOnce(Place) + Send>;
 
@@ -70,15 +84,16 @@ impl<S: Backend> Engine<S> {
             Ok(claim) => claim,
             // One is running: this read's version may still trail it.
             Err(Some(running)) => {
-                return self.trail(
-                    &running,
-                    runtime,
-                    locator,
-                    version,
-                    options,
-                    stale_since,
-                    generate,
-                );
+                if !running.wants_trailing(version) {
+                    return; // it, or the trailing refresh it keeps, covers this read
+                }
+                let generate = generate
+                    .take()
+                    .expect("a caller schedules one refresh at most");
+                // Made now: the generator need not be `'static`, its future is.
+                let future = generate();
+                let job = Job::new(version, options, stale_since);
+                return self.trail(&running, runtime, Arc::from(locator), job, future);
             }
             Err(None) => return, // a generation of this version or newer is in flight
         };
@@ -98,15 +113,7 @@ impl<S: Backend> Engine<S> {
         let future = generate();
         place.spawning();
         let engine = self.clone();
-        let job = Job {
-            version: version.clone(),
-            options: options.clone(),
-            scheduled_at: tick(),
-            scheduled: Scheduled {
-                cause: Span::current(),
-                stale_since,
-            },
-        };
+        let job = Job::new(version, options, stale_since);
         drop(runtime.spawn(async move {
             engine.refresh_when_placed(claim, place, job, future).await;
         }));
@@ -127,79 +134,92 @@ impl<S: Backend> Engine<S> {
         place.start().await;
         self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
-        // A trailing refresh gets its place before this one gives up its own, so that
-        // `wait_for_refreshes` waits for both; none after an invalidation, nor while
-        // the back-off holds the locator after a failure.
-        let trailing = claim
-            .flight()
-            .take_trailing()
-            .filter(|_| claim.is_valid() && !self.windows.backed_off(claim.locator()))
-            .and_then(|run| run.downcast::<TrailingRun>().ok());
-        let next = trailing.and_then(|run| match self.worker.reserve(&self.counters) {
-            Some(place) => Some((run, place)),
-            None => {
-                self.counters.refresh(Refresh::Dropped);
-                None
-            }
-        });
-        // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
-        // none still stands in the way of the next stale read's.
+        // Out of the list first: a read from now on claims a refresh of its own, or
+        // trails the next one, and no invalidation reaches this flight any more.
+        let (flight, locator) = (claim.flight().clone(), claim.shared_locator());
         drop(claim);
-        if let Some((run, next_place)) = next {
-            run(next_place);
+        // None after an invalidation, nor while the back-off holds the locator after
+        // a failure.
+        let trailing = flight
+            .close_trailing()
+            .filter(|_| !self.windows.backed_off(&locator))
+            .and_then(|run| run.downcast::<TrailingRun>().ok());
+        if let Some(run) = trailing {
+            // This refresh's place becomes the trailing one's, so `wait_for_refreshes`
+            // waits for both.
+            place.requeue();
+            run(place);
         }
-        drop(place);
     }
 
-    /// Keeps this stale read's refresh to run after the one `running` for an older
-    /// version (contract §6.5): its generator is made now, its claim taken when it runs.
-    #[allow(clippy::too_many_arguments)]
-    fn trail<V, T, E, G, Fut>(
+    /// Keeps this stale read's refresh (its `job` and generator's `future`) to run
+    /// after the one `running` for an older version (contract §6.5); if that one has
+    /// ended meanwhile, runs it now in a place of its own.
+    fn trail<V, T, E, Fut>(
         self: &Arc<Self>,
         running: &Flight,
         runtime: Handle,
-        locator: &str,
-        version: &V,
-        options: &FetchOptions,
-        stale_since: Instant,
-        generate: &mut Option<G>,
+        locator: Arc<str>,
+        job: Job<V>,
+        future: Fut,
     ) where
         S: Store<V, T>,
         V: Ord + Clone + Send + Sync + 'static,
         T: Clone + Send + Sync + 'static,
         E: Send + 'static,
-        G: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        if running.generates_at_least(version) {
-            return;
-        }
-        let generate = generate
-            .take()
-            .expect("a caller schedules one refresh at most");
-        let future = generate();
         let engine = self.clone();
-        let locator = locator.to_owned();
-        let job = Job {
-            version: version.clone(),
-            options: options.clone(),
-            scheduled_at: tick(),
-            scheduled: Scheduled {
-                cause: Span::current(),
-                stale_since,
-            },
-        };
-        let trailing_version = version.clone();
-        let run: TrailingRun = Box::new(move |mut place: Place| {
-            let Ok(claim) = engine.flights.claim_refresh::<V, T>(&locator, &job.version) else {
-                return; // another refresh or generation got there first
-            };
-            place.spawning();
-            drop(runtime.spawn(async move {
-                engine.refresh_when_placed(claim, place, job, future).await;
-            }));
+        let version = job.version.clone();
+        let run: TrailingRun = Box::new(move |place: Place| {
+            engine.run_trailing(runtime, locator, job, future, place);
         });
-        running.offer_trailing(trailing_version, Box::new(run));
+        let Err(refused) = running.offer_trailing(version, Box::new(run)) else {
+            return;
+        };
+        let run = refused
+            .downcast::<TrailingRun>()
+            .expect("handed back as offered");
+        match self.worker.reserve(&self.counters) {
+            Some(place) => run(place),
+            None => {
+                self.counters.refresh(Refresh::Dropped);
+                tracing::debug!("refresh dropped: refresh concurrency and queue are full");
+            }
+        }
+    }
+
+    /// Runs a trailing refresh in `place`: claims its locator, or, if another refresh
+    /// got there first, trails that one in turn.
+    fn run_trailing<V, T, E, Fut>(
+        self: &Arc<Self>,
+        runtime: Handle,
+        locator: Arc<str>,
+        job: Job<V>,
+        future: Fut,
+        mut place: Place,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        match self.flights.claim_refresh::<V, T>(&locator, &job.version) {
+            Ok(claim) => {
+                place.spawning();
+                let engine = self.clone();
+                drop(runtime.spawn(async move {
+                    engine.refresh_when_placed(claim, place, job, future).await;
+                }));
+            }
+            Err(Some(running)) if running.wants_trailing(&job.version) => {
+                drop(place);
+                self.trail(&running, runtime, locator, job, future);
+            }
+            // Covered: a generation of this version or newer is in flight.
+            Err(_) => {}
+        }
     }
 
     /// Takes the store-wide lock (another process holding it: skipped), then skips the

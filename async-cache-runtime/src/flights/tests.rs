@@ -171,16 +171,63 @@ fn a_refresh_keeps_the_newest_trailing_version_asked_and_no_older_one() {
         .claim_refresh::<u64, &'static str>("k", &5)
         .ok()
         .unwrap();
-    let flight = refresh.flight();
-    flight.offer_trailing(5_u64, Box::new("same version"));
+    let flight = refresh.flight().clone();
     assert!(
-        flight.take_trailing().is_none(),
+        !flight.wants_trailing(&5_u64),
         "not for the version being refreshed"
     );
-    flight.offer_trailing(7_u64, Box::new("seven"));
-    flight.offer_trailing(6_u64, Box::new("six"));
-    flight.offer_trailing(8_u64, Box::new("eight"));
-    let kept = flight.take_trailing().expect("the newest");
+    assert!(
+        flight
+            .offer_trailing(5_u64, Box::new("same version"))
+            .is_ok()
+    );
+    assert!(flight.wants_trailing(&7_u64));
+    assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
+    assert!(!flight.wants_trailing(&6_u64) && !flight.wants_trailing(&7_u64));
+    assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
+    assert!(flight.offer_trailing(8_u64, Box::new("eight")).is_ok());
+    drop(refresh);
+    let kept = flight.close_trailing().expect("the newest");
     assert_eq!(*kept.downcast::<&str>().unwrap(), "eight");
-    assert!(flight.take_trailing().is_none(), "taken once");
+    assert!(flight.close_trailing().is_none(), "taken once");
+}
+
+#[test]
+fn an_ended_refresh_refuses_offers_and_frees_its_locator() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let running = flights
+        .claim_refresh::<u64, &'static str>("k", &6)
+        .err()
+        .flatten()
+        .expect("the running refresh, to trail");
+    // It ends between the read's claim and its offer.
+    drop(refresh);
+    assert!(running.close_trailing().is_none());
+    assert!(!running.wants_trailing(&6_u64));
+    let refused = running
+        .offer_trailing(6_u64, Box::new("six"))
+        .expect_err("refused once ended");
+    assert_eq!(*refused.downcast::<&str>().unwrap(), "six");
+    assert!(
+        flights.claim_refresh::<u64, &'static str>("k", &6).is_ok(),
+        "the refused read claims its own"
+    );
+}
+
+#[test]
+fn an_invalidated_refresh_hands_over_no_trailing_refresh() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
+    flights.invalidate("k");
+    drop(refresh);
+    assert!(flight.close_trailing().is_none());
 }
