@@ -64,6 +64,9 @@ enum Trailing {
 struct Kept {
     version: Box<dyn Any + Send + Sync>,
     run: Box<dyn Any + Send>,
+    /// An invalidation came after the read that asked for it: it will not run, and
+    /// any later read's offer replaces it.
+    voided: bool,
 }
 
 #[derive(Clone)]
@@ -245,11 +248,7 @@ impl Flight {
             return false; // no trailing refresh for the version already being refreshed
         }
         match &*self.trailing() {
-            Trailing::Open(kept) => kept.as_ref().is_none_or(|kept| {
-                kept.version
-                    .downcast_ref::<V>()
-                    .is_none_or(|kept| kept < version)
-            }),
+            Trailing::Open(kept) => kept.as_ref().is_none_or(|kept| kept.yields_to(version)),
             Trailing::Closed => false,
         }
     }
@@ -270,15 +269,11 @@ impl Flight {
             let Trailing::Open(kept) = &mut *trailing else {
                 return Err(run);
             };
-            let newer = kept.as_ref().is_none_or(|kept| {
-                kept.version
-                    .downcast_ref::<V>()
-                    .is_none_or(|kept| *kept < version)
-            });
-            if newer {
+            if kept.as_ref().is_none_or(|kept| kept.yields_to(&version)) {
                 kept.replace(Kept {
                     version: Box::new(version),
                     run,
+                    voided: false,
                 })
                 .map(|kept| kept.run)
             } else {
@@ -289,18 +284,16 @@ impl Flight {
         Ok(())
     }
 
-    /// Ends the offers and hands over the trailing refresh kept, if any, unless the
-    /// refresh was invalidated (what the reads asked predates the invalidation). Called
-    /// once the refresh's claim is dropped: the flight is out of the list, so no
-    /// invalidation can reach it any more, and a read refused from now on finds the
-    /// locator free.
+    /// Ends the offers and hands over the trailing refresh kept, if any, unless an
+    /// invalidation came after the read that asked for it. Called once the refresh's
+    /// claim is dropped: the flight is out of the list, so no invalidation reaches it
+    /// any more, and a read refused from now on finds the locator free.
     pub(crate) fn close_trailing(&self) -> Option<Box<dyn Any + Send>> {
         let kept = match std::mem::replace(&mut *self.trailing(), Trailing::Closed) {
             Trailing::Open(kept) => kept,
             Trailing::Closed => None,
         };
-        kept.map(|kept| kept.run)
-            .filter(|_| !self.invalidated.load(SeqCst))
+        kept.filter(|kept| !kept.voided).map(|kept| kept.run)
     }
 
     pub(crate) fn generates_at_least<V: Ord + 'static>(&self, version: &V) -> bool {
@@ -311,6 +304,11 @@ impl Flight {
 
     fn invalidate(self: &Arc<Self>) {
         self.invalidated.store(true, SeqCst);
+        // Voided, not dropped: its future is user code, not dropped under the shard
+        // lock. A read after the invalidation may still offer one that runs.
+        if let Trailing::Open(Some(kept)) = &mut *self.trailing() {
+            kept.voided = true;
+        }
     }
 
     /// How the flight ended.
@@ -324,6 +322,18 @@ impl Flight {
             State::Failed => Landed::Failed,
             State::Running | State::Abandoned => Landed::Abandoned,
         }
+    }
+}
+
+impl Kept {
+    /// Whether an offer of `version` replaces it: it is voided, of other types, or
+    /// of an older version.
+    fn yields_to<V: Ord + 'static>(&self, version: &V) -> bool {
+        self.voided
+            || self
+                .version
+                .downcast_ref::<V>()
+                .is_none_or(|kept| kept < version)
     }
 }
 

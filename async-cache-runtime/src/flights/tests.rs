@@ -219,15 +219,34 @@ fn an_ended_refresh_refuses_offers_and_frees_its_locator() {
 }
 
 #[test]
-fn an_invalidated_refresh_hands_over_no_trailing_refresh() {
+fn an_invalidation_voids_the_trailing_refresh_asked_before_it_only() {
     let flights = Flights::new();
     let refresh = flights
         .claim_refresh::<u64, &'static str>("k", &5)
         .ok()
         .unwrap();
     let flight = refresh.flight().clone();
-    assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
+    assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
     flights.invalidate("k");
+    assert!(
+        flight.wants_trailing(&6_u64),
+        "a voided one yields to any newer read"
+    );
+    let before = refresh.flight().clone();
     drop(refresh);
-    assert!(flight.close_trailing().is_none());
+    assert!(before.close_trailing().is_none(), "asked before: voided");
+
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
+    flights.invalidate("k");
+    assert!(flight.offer_trailing(6_u64, Box::new("six, after")).is_ok());
+    drop(refresh);
+    let kept = flight
+        .close_trailing()
+        .expect("asked after the invalidation");
+    assert_eq!(*kept.downcast::<&str>().unwrap(), "six, after");
 }
