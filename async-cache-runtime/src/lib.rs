@@ -242,8 +242,8 @@
 //! `"fail_safe"`); and [`Stats::fail_safe_hits`], [`Stats::soft_timeouts`],
 //! [`Stats::refreshes_backed_off`].
 //!
-//! *Status.* §6.1-§6.4 and §6.6 hold on the in-memory store. Not built yet: the
-//! trailing refresh (§6.5); and on the shared tier, ages across processes (an entry
+//! *Status.* §6.1-§6.6 hold on the in-memory store. Not built yet:
+//! on the shared tier, ages across processes (an entry
 //! read from Redis is as old as that read), fallbacks kept in Redis past the expiry,
 //! and `expire` keeping its fallback (there it removes).
 //!

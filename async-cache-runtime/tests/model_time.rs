@@ -426,7 +426,7 @@ impl Model {
             (Kind::Err | Kind::Panic, Some(fallback)) => {
                 self.counts.fail_safe_hits += 1;
                 let loc = &mut self.locs[l];
-                if !loc.throttle_until.is_some_and(|until| now < until) {
+                if loc.throttle_until.is_none_or(|until| now >= until) {
                     loc.throttle_until = Some(now + self.config.throttle);
                 }
                 Obs::FailSafe(fallback.made_by)

@@ -4,6 +4,11 @@
 //! releases claim and place in order; [`refresh_unless_overtaken`](Engine::refresh_unless_overtaken)
 //! takes the store-wide lock and skips a refresh that is no longer needed;
 //! [`generate_and_store`](Engine::generate_and_store) runs the generator and writes.
+//!
+//! A stale read that finds a refresh of an older version running [trails](Engine::trail)
+//! it (contract §6.5): its generator's future is kept in the running flight, and once
+//! that refresh releases its claim, its place goes to the newest one kept
+//! ([`run_trailing`](Engine::run_trailing)).
 
 use std::any::type_name;
 use std::future::Future;
