@@ -289,3 +289,75 @@ async fn a_trailing_refresh_outlives_its_cache_handle_like_any_refresh() {
     within("the trailing refresh", finished.wait()).await;
     assert_eq!(runs.get(), 1, "the newest trailing version only");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_racing_reads_the_entry_converges_to_the_newest_version_asked() {
+    // Reads race refreshes ending (a read may trail a refresh, claim its own, or find
+    // itself covered), and once every refresh is done the newest version is stored.
+    const TASKS: u64 = 4;
+    const READS: u64 = 150;
+    for round in 0..10 {
+        let cache = Cache::new();
+        cache.fetch("k", 0_u64, || async { 0_u64 }).await;
+        let readers: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    for read in 0..READS {
+                        let version = read * TASKS + task + 1;
+                        cache
+                            .fetch("k", version, move || async move {
+                                tokio::task::yield_now().await;
+                                version
+                            })
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            within("the readers", reader).await.unwrap();
+        }
+        within("every refresh", cache.wait_for_refreshes()).await;
+        let newest = READS * TASKS;
+        let (value, served) = cache
+            .fetch_served("k", newest, FetchOptions::new(), || async { u64::MAX })
+            .await;
+        assert_eq!(
+            (value, served),
+            (newest, Served::Hit),
+            "round {round}: {:?}",
+            cache.stats()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_whose_refresh_ends_while_it_trails_it_runs_its_own() {
+    let cache = Cache::new();
+    let release = hold_a_refresh(&cache, false).await;
+    let runs = Counter::new();
+    let (ending, counted) = (cache.clone(), runs.clone());
+    let (got, served) = cache
+        .fetch_served("k", 3_u64, FetchOptions::new(), move || {
+            // Made at the read, with the running refresh in hand: it ends first, so
+            // the offer that follows is refused. (The test body runs off the
+            // runtime's workers, so blocking here holds up no refresh.)
+            release.open();
+            futures_executor::block_on(within("the first refresh", ending.wait_for_refreshes()));
+            async move {
+                counted.bump();
+                "v3".to_string()
+            }
+        })
+        .await;
+    assert_eq!((got.as_str(), served), ("v1", Served::Stale));
+    within("its own refresh", cache.wait_for_refreshes()).await;
+    assert_eq!(runs.get(), 1, "not lost with the refresh it trailed");
+    let stats = cache.stats();
+    assert_eq!((stats.refreshes_started, stats.refreshes_completed), (2, 2));
+    assert_eq!(
+        cache.fetch("k", 3_u64, || async { String::new() }).await,
+        "v3"
+    );
+}
