@@ -6,11 +6,10 @@
 //! [`generate_and_store`](Engine::generate_and_store) runs the generator and writes.
 //!
 //! A stale read that finds a refresh of an older version running [trails](Engine::trail)
-//! it (contract §6.5): its generator's future is kept in the running flight, and once
-//! that refresh releases its claim, its place goes to the newest one kept
-//! ([`run_trailing`](Engine::run_trailing)).
+//! it (contract §6.5): its generator's future is kept in the running flight, and when
+//! that refresh releases its claim it hands claim and place to the newest one kept.
 
-use std::any::type_name;
+use std::any::{Any, type_name};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -54,8 +53,8 @@ impl<V: Clone> Job<V> {
     }
 }
 
-/// What runs a trailing refresh, given the place the ending refresh reserved for it.
-type TrailingRun = Box<dyn FnOnce(Place) + Send>;
+/// What runs a trailing refresh, given its place and its claim.
+type TrailingRun = Box<dyn FnOnce(Place, Claim) + Send>;
 
 /// What a refresh carries from the stale read that scheduled it.
 struct Scheduled {
@@ -98,7 +97,7 @@ impl<S: Backend> Engine<S> {
                 // Made now: the generator need not be `'static`, its future is.
                 let future = generate();
                 let job = Job::new(version, options, stale_since);
-                return self.trail(&running, runtime, Arc::from(locator), job, future);
+                return self.trail(running, runtime, locator, job, future);
             }
             Err(None) => return, // a generation of this version or newer is in flight
         };
@@ -139,32 +138,34 @@ impl<S: Backend> Engine<S> {
         place.start().await;
         self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
-        // Out of the list first: a read from now on claims a refresh of its own, or
-        // trails the next one, and no invalidation reaches this flight any more.
-        let (flight, locator) = (claim.flight().clone(), claim.shared_locator());
-        drop(claim);
-        // None after an invalidation, nor while the back-off holds the locator after
-        // a failure.
-        let trailing = flight
-            .close_trailing()
-            .filter(|_| !self.windows.backed_off(&locator))
-            .and_then(|run| run.downcast::<TrailingRun>().ok());
-        if let Some(run) = trailing {
-            // This refresh's place becomes the trailing one's, so `wait_for_refreshes`
-            // waits for both.
+        // None while the back-off holds the locator after a failure (nor after an
+        // invalidation, which voids it: see `Claim::hand_over`).
+        let next = if self.windows.backed_off(claim.locator()) {
+            drop(claim);
+            None
+        } else {
+            claim.hand_over::<V, T>()
+        };
+        if let Some((run, next_claim)) = next {
+            // The claim went before the place: this refresh's place becomes the
+            // trailing one's, so `wait_for_refreshes` waits for both.
+            let run = run
+                .downcast::<TrailingRun>()
+                .expect("kept by a read of these types");
             place.requeue();
-            run(place);
+            run(place, next_claim);
         }
     }
 
     /// Keeps this stale read's refresh (its `job` and generator's `future`) to run
-    /// after the one `running` for an older version (contract §6.5); if that one has
-    /// ended meanwhile, runs it now in a place of its own.
+    /// after the one `running` for an older version (contract §6.5). If that one
+    /// released its claim meanwhile, the read claims its own, or trails the refresh
+    /// that claimed the locator first.
     fn trail<V, T, E, Fut>(
         self: &Arc<Self>,
-        running: &Flight,
+        running: Arc<Flight>,
         runtime: Handle,
-        locator: Arc<str>,
+        locator: &str,
         job: Job<V>,
         future: Fut,
     ) where
@@ -174,56 +175,46 @@ impl<S: Backend> Engine<S> {
         E: Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let engine = self.clone();
         let version = job.version.clone();
-        let run: TrailingRun = Box::new(move |place: Place| {
-            engine.run_trailing(runtime, locator, job, future, place);
+        let engine = self.clone();
+        let run: TrailingRun = Box::new(move |mut place: Place, claim: Claim| {
+            place.spawning();
+            drop(runtime.spawn(async move {
+                engine.refresh_when_placed(claim, place, job, future).await;
+            }));
         });
-        let Err(refused) = running.offer_trailing(version, Box::new(run)) else {
-            return;
-        };
-        let run = refused
-            .downcast::<TrailingRun>()
-            .expect("handed back as offered");
-        match self.worker.reserve(&self.counters) {
-            Some(place) => run(place),
-            None => {
-                self.counters.refresh(Refresh::Dropped);
-                tracing::debug!("refresh dropped: refresh concurrency and queue are full");
+        let mut run: Box<dyn Any + Send> = Box::new(run);
+        let mut running = running;
+        loop {
+            if !running.wants_trailing(&version) {
+                return; // covered by it, or by the trailing refresh it keeps
             }
-        }
-    }
-
-    /// Runs a trailing refresh in `place`: claims its locator, or, if another refresh
-    /// got there first, trails that one in turn.
-    fn run_trailing<V, T, E, Fut>(
-        self: &Arc<Self>,
-        runtime: Handle,
-        locator: Arc<str>,
-        job: Job<V>,
-        future: Fut,
-        mut place: Place,
-    ) where
-        S: Store<V, T>,
-        V: Ord + Clone + Send + Sync + 'static,
-        T: Clone + Send + Sync + 'static,
-        E: Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        match self.flights.claim_refresh::<V, T>(&locator, &job.version) {
-            Ok(claim) => {
-                place.spawning();
-                let engine = self.clone();
-                drop(runtime.spawn(async move {
-                    engine.refresh_when_placed(claim, place, job, future).await;
-                }));
+            match running.offer_trailing(version.clone(), run) {
+                Ok(()) => return,
+                Err(refused) => run = refused,
             }
-            Err(Some(running)) if running.wants_trailing(&job.version) => {
-                drop(place);
-                self.trail(&running, runtime, locator, job, future);
+            // It ended: the back-off it may have opened holds this read back too.
+            if self.windows.backed_off(locator) {
+                return;
             }
-            // Covered: a generation of this version or newer is in flight.
-            Err(_) => {}
+            match self.flights.claim_refresh::<V, T>(locator, &version) {
+                Ok(claim) => {
+                    let Some(place) = self.worker.reserve(&self.counters) else {
+                        self.counters.refresh(Refresh::Dropped);
+                        tracing::debug!(
+                            locator,
+                            "refresh dropped: refresh concurrency and queue are full"
+                        );
+                        return;
+                    };
+                    let run = run
+                        .downcast::<TrailingRun>()
+                        .expect("handed back as offered");
+                    return run(place, claim);
+                }
+                Err(Some(other)) => running = other,
+                Err(None) => return, // a generation of this version or newer is in flight
+            }
         }
     }
 

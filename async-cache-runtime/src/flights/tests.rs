@@ -164,6 +164,14 @@ async fn a_task_knows_the_flights_it_generates() {
     );
 }
 
+/// The trailing refresh a released claim hands over, by its run's label and the
+/// version its new claim refreshes.
+fn handed_over(refresh: Claim) -> Option<(&'static str, Claim)> {
+    refresh
+        .hand_over::<u64, &'static str>()
+        .map(|(run, claim)| (*run.downcast::<&str>().unwrap(), claim))
+}
+
 #[test]
 fn a_refresh_keeps_the_newest_trailing_version_asked_and_no_older_one() {
     let flights = Flights::new();
@@ -186,14 +194,24 @@ fn a_refresh_keeps_the_newest_trailing_version_asked_and_no_older_one() {
     assert!(!flight.wants_trailing(&6_u64) && !flight.wants_trailing(&7_u64));
     assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
     assert!(flight.offer_trailing(8_u64, Box::new("eight")).is_ok());
-    drop(refresh);
-    let kept = flight.close_trailing().expect("the newest");
-    assert_eq!(*kept.downcast::<&str>().unwrap(), "eight");
-    assert!(flight.close_trailing().is_none(), "taken once");
+    let (kept, next) = handed_over(refresh).expect("the newest");
+    assert_eq!(kept, "eight");
+    // Handed over with its claim: the locator is never free in between.
+    assert!(next.flight().generates_at_least(&8_u64) && !next.flight().generates_at_least(&9_u64));
+    assert!(matches!(
+        flights.claim_refresh::<u64, &'static str>("k", &9),
+        Err(Some(_))
+    ));
+    assert!(
+        flight.offer_trailing(9_u64, Box::new("nine")).is_err(),
+        "the first one takes no more"
+    );
+    assert!(handed_over(next).is_none(), "taken once");
+    assert!(flights.claim_refresh::<u64, &'static str>("k", &9).is_ok());
 }
 
 #[test]
-fn an_ended_refresh_refuses_offers_and_frees_its_locator() {
+fn a_released_refresh_refuses_offers_and_frees_its_locator() {
     let flights = Flights::new();
     let refresh = flights
         .claim_refresh::<u64, &'static str>("k", &5)
@@ -205,17 +223,50 @@ fn an_ended_refresh_refuses_offers_and_frees_its_locator() {
         .flatten()
         .expect("the running refresh, to trail");
     // It ends between the read's claim and its offer.
-    drop(refresh);
-    assert!(running.close_trailing().is_none());
-    assert!(!running.wants_trailing(&6_u64));
+    assert!(handed_over(refresh).is_none());
+    assert!(running.wants_trailing(&6_u64), "made, to be refused");
     let refused = running
         .offer_trailing(6_u64, Box::new("six"))
-        .expect_err("refused once ended");
+        .expect_err("refused once released");
     assert_eq!(*refused.downcast::<&str>().unwrap(), "six");
     assert!(
         flights.claim_refresh::<u64, &'static str>("k", &6).is_ok(),
         "the refused read claims its own"
     );
+}
+
+#[test]
+fn a_refresh_dropped_without_a_hand_over_runs_no_trailing_refresh() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
+    drop(refresh);
+    assert!(
+        flight.offer_trailing(7_u64, Box::new("seven")).is_err(),
+        "closed"
+    );
+    assert!(flights.claim_refresh::<u64, &'static str>("k", &6).is_ok());
+}
+
+#[test]
+fn a_generation_in_flight_covers_the_trailing_refresh() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    assert!(
+        refresh
+            .flight()
+            .offer_trailing(6_u64, Box::new("six"))
+            .is_ok()
+    );
+    let _leader = run(lead(&flights, "k", 7));
+    assert!(handed_over(refresh).is_none());
 }
 
 #[test]
@@ -232,9 +283,7 @@ fn an_invalidation_voids_the_trailing_refresh_asked_before_it_only() {
         flight.wants_trailing(&6_u64),
         "a voided one yields to any newer read"
     );
-    let before = refresh.flight().clone();
-    drop(refresh);
-    assert!(before.close_trailing().is_none(), "asked before: voided");
+    assert!(handed_over(refresh).is_none(), "asked before: voided");
 
     let refresh = flights
         .claim_refresh::<u64, &'static str>("k", &5)
@@ -244,9 +293,10 @@ fn an_invalidation_voids_the_trailing_refresh_asked_before_it_only() {
     assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
     flights.invalidate("k");
     assert!(flight.offer_trailing(6_u64, Box::new("six, after")).is_ok());
-    drop(refresh);
-    let kept = flight
-        .close_trailing()
-        .expect("asked after the invalidation");
-    assert_eq!(*kept.downcast::<&str>().unwrap(), "six, after");
+    let (kept, next) = handed_over(refresh).expect("asked after the invalidation");
+    assert_eq!(kept, "six, after");
+    assert!(
+        next.is_valid(),
+        "a claim of its own, after the invalidation"
+    );
 }
