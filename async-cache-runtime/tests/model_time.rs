@@ -576,10 +576,11 @@ impl Case {
                         if of != locator {
                             return Err(format!("a value made for {}", LOCATORS[of]));
                         }
-                        // Contract §1, §2.11, §6.1: callers that generate or hit get at
-                        // least their version (a stale, fail-safe or aged answer may be
-                        // older, never newer than what was ever made).
-                        if matches!(served, Served::Miss | Served::Sync) && made_at < version {
+                        // Contract §1 and §2.11, before the model's word: a hit, or a
+                        // value generated for the caller, is of at least its version
+                        // (only a stale or fail-safe answer may be older).
+                        let current = matches!(served, Served::Hit | Served::Miss | Served::Sync);
+                        if current && made_at < version {
                             return Err(format!(
                                 "{served:?} of a value made for version {made_at} < {version}"
                             ));
