@@ -151,7 +151,7 @@ impl<S: Backend> Engine<S> {
             // trailing one's, so `wait_for_refreshes` waits for both.
             let run = run
                 .downcast::<TrailingRun>()
-                .expect("kept by a read of these types");
+                .expect("every trailing run is a `TrailingRun`");
             place.requeue();
             run(place, next_claim);
         }
