@@ -308,3 +308,62 @@ fn a_refresh_that_outlives_its_lock_ttl_three_times_over_is_still_the_only_one()
     assert!(values == ["k@2/b"] || values == ["k@2/c"], "{values:?}");
     assert_eq!(fleet::runs(&mut admin, "k"), 2);
 }
+
+fn acl_subscribe(admin: &mut redis::Connection, allowed: bool) {
+    let rules: &[&str] = if allowed {
+        &["+@all"]
+    } else {
+        &["-subscribe", "-psubscribe", "-ssubscribe"]
+    };
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg(rules)
+        .query(admin)
+        .unwrap();
+}
+
+/// Regression: a SUBSCRIBE that Redis refused (here by ACL) was taken for a
+/// subscription in place, so the backplane never tried again on that connection: the
+/// near cache stayed coherent only by its ttl after Redis allowed it back.
+#[test]
+fn a_refused_subscription_is_tried_again_until_it_is_in_place() {
+    const TTL: Duration = Duration::from_secs(3);
+    let server = RedisServer::start();
+    let mut admin = server.admin();
+    let options = NodeOptions {
+        near_cache: Some(TTL),
+        ..NodeOptions::default()
+    };
+    let mut a = node(&server, "a", options);
+    let mut b = node(&server, "b", options);
+    assert_eq!(a.ask("write k 1").word, "done");
+    assert_eq!(b.ask("watch k v1 1000").word, "seen");
+
+    acl_subscribe(&mut admin, false);
+    assert_eq!(kill_subscriptions(&mut admin), 2);
+    // Refused: B's copy of v1 is not cleared by a subscription that is not there.
+    let wrote = a.ask("write k 2").number("at");
+    let seen = b.ask("watch k v2 10000");
+    let delay = Duration::from_nanos((seen.number("at") - wrote) as u64);
+    assert!(
+        delay > TTL / 2 && delay < TTL + Duration::from_millis(1500),
+        "b saw v2 {delay:?} after the write, its subscriptions refused, ttl {TTL:?}"
+    );
+
+    acl_subscribe(&mut admin, true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pubsub_clients(&mut admin) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not subscribed again once Redis allowed it"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.send("watch k v3 1000");
+    let wrote = a.ask("write k 3").number("at");
+    let seen = b.answer();
+    assert_eq!(seen.word, "seen", "{:?}", seen.line);
+    let delay = Duration::from_nanos((seen.number("at") - wrote) as u64);
+    assert!(delay < Duration::from_millis(500), "{delay:?}");
+}
