@@ -6,7 +6,9 @@
 //! it held for the same or a newer version waits, polling the entry every
 //! [`POLL`] (no busy loop), and is answered with the record once it lands. A holder
 //! whose generation fails, panics or is cancelled drops its guard, which deletes the
-//! lock at once; the next poll of a waiter then takes it over. A waiter never waits
+//! lock at once; the next poll of a waiter then takes it over. A caller that takes
+//! the lock looks at the entry once more first (a holder writes, then releases, maybe
+//! since this caller last looked), and is answered by what landed. A waiter never waits
 //! past `miss_lock_timeout` from when it began, and a caller of a newer version than
 //! the holder's never waits on it.
 
@@ -105,11 +107,21 @@ impl Shared {
             let holder = match holder {
                 Err(_) => return MissLock::Generate,
                 Ok(None) => {
-                    return MissLock::Lead(MissGuard::new(Release {
+                    let guard = MissGuard::new(Release {
                         store: Arc::downgrade(self),
                         key,
                         value,
-                    }));
+                    });
+                    // A holder writes, then releases: a lock found free after this
+                    // caller last looked at the entry (its lookup, or a poll) may be
+                    // one released by a holder whose record landed since.
+                    if let Ok(Some(record)) = self.read::<V, T>(locator).await {
+                        if self.is_current_record(&record, version, fingerprint) {
+                            drop(guard); // releases the lock at once
+                            return MissLock::Landed(record);
+                        }
+                    }
+                    return MissLock::Lead(guard);
                 }
                 Ok(Some(holder)) => holder,
             };
