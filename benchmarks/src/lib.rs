@@ -19,6 +19,8 @@ use hdrhistogram::Histogram;
 use test_support::{CountingAllocator, Rng};
 
 pub mod codec;
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod load;
 pub mod machine;
 #[cfg(feature = "redis")]

@@ -29,8 +29,25 @@ const HIT_OPS_THREADED: u64 = 50_000;
 const STALE_ROUNDS: u64 = 8;
 const BUMP_ROUNDS: u64 = 5;
 const HERD_ROUNDS: usize = 3;
+/// The first argument that makes this binary a fleet node (see `benchmarks::fleet`).
+#[cfg(feature = "redis")]
+const FLEET_NODE: &str = "fleet-node";
+/// The fleet rows: processes of the cold herd, callers in each, and writes timed
+/// from one process to another's near cache.
+#[cfg(feature = "redis")]
+const FLEET_PROCESSES: usize = 3;
+#[cfg(feature = "redis")]
+const FLEET_CALLERS: usize = 100;
+#[cfg(feature = "redis")]
+const COHERENCE_TRIALS: u64 = 200;
 
 fn main() {
+    // The fleet rows run this binary again as each of their processes.
+    #[cfg(feature = "redis")]
+    if std::env::args().nth(1).as_deref() == Some(FLEET_NODE) {
+        benchmarks::fleet::node_main(std::env::args().skip(2));
+        return;
+    }
     let started = Instant::now();
     let load_before = benchmarks::machine::load_average();
     let mut report = Report::default();
@@ -56,6 +73,7 @@ fn main() {
     eprintln!("record encode/decode ...");
     report.codec();
     report.redis();
+    report.fleet();
 
     let load_after = benchmarks::machine::load_average();
     println!("{}", report.render());
@@ -559,6 +577,69 @@ impl Report {
             None,
         );
     }
+
+    /// The fleet across OS processes: this binary runs again as each process.
+    #[cfg(feature = "redis")]
+    fn fleet(&mut self) {
+        use benchmarks::fleet;
+        let server = match test_support::RedisServer::try_start() {
+            Ok(server) => server,
+            Err(error) => {
+                self.notes.push(format!("Fleet rows skipped: {error}."));
+                return;
+            }
+        };
+        let exe = std::env::current_exe().expect("the report's own path");
+        eprintln!("fleet: cold herd across processes ...");
+        let herd = fleet::cold_herd(
+            &exe,
+            &[FLEET_NODE],
+            &server.url(),
+            "herd:",
+            FLEET_PROCESSES,
+            FLEET_CALLERS,
+            Duration::from_millis(500),
+        );
+        self.ratios.push([
+            format!(
+                "cold herd across {FLEET_PROCESSES} processes x {FLEET_CALLERS} callers, \
+                 missing locator: generator runs (wall)"
+            ),
+            format!("{} ({})", herd.runs, ns(herd.wall.as_nanos() as f64)),
+            "-".into(),
+            "-".into(),
+            "1 run".into(),
+            met(herd.runs == 1 && herd.answered == FLEET_PROCESSES * FLEET_CALLERS),
+        ]);
+        eprintln!("fleet: near-cache coherence across processes ...");
+        let mut delays = fleet::coherence(
+            &exe,
+            &[FLEET_NODE],
+            &server.url(),
+            "coherence:",
+            COHERENCE_TRIALS,
+        );
+        let p50 = fleet::quantile(&mut delays, 0.5);
+        let p99 = fleet::quantile(&mut delays, 0.99);
+        self.ratios.push([
+            format!(
+                "near-cache coherence across processes, {COHERENCE_TRIALS} writes: \
+                 delay p50 / p99"
+            ),
+            format!(
+                "{} / {}",
+                ns(p50.as_nanos() as f64),
+                ns(p99.as_nanos() as f64)
+            ),
+            "-".into(),
+            "-".into(),
+            "p99 ≤ 50 ms".into(),
+            met(p99 <= Duration::from_millis(50)),
+        ]);
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn fleet(&mut self) {}
 
     #[cfg(not(feature = "redis"))]
     fn redis(&mut self) {

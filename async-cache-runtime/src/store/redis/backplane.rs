@@ -210,7 +210,16 @@ async fn subscribe(store: Weak<Shared>, mut gone: oneshot::Receiver<()>) {
         let subscribed = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            // The client passes a refused SUBSCRIBE (an ACL's NOPERM, say) off as
+            // done; only a subscribed connection answers PING with an array.
+            match pubsub.ping::<redis::Value>().await? {
+                redis::Value::Array(_) => Ok(pubsub),
+                other => Err(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "SUBSCRIBE refused",
+                    format!("{other:?}"),
+                ))),
+            }
         })
         .await;
         match subscribed {
