@@ -180,7 +180,6 @@ pub async fn run(timing: Timing) -> (Vec<Read>, Stats) {
     upstream.set_down(false);
     tokio::time::sleep(timing.throttle + timing.throttle / 2).await;
     read("upstream back, throttle over: asks again").await;
-    drop(read);
     (reads, cache.stats())
 }
 

@@ -3,7 +3,9 @@
 //! set, the same hit on a cache with `refresh_after` (the entries younger than it, so
 //! still hits: the age is read and compared on each), and a fail-safe answer during
 //! an outage (the entries expired, their fallbacks kept, the throttle open: answered
-//! without a generator call) against a `try_fetch` hit.
+//! without a generator call) against a `try_fetch` hit, of a cache with no option
+//! and of one with the outage cache's `expires_in` and `fail_safe` (before the
+//! outage).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -28,16 +30,20 @@ pub enum TimeHit {
     RefreshAfter,
     /// `try_fetch` of a fresh entry, no option set.
     PlainTry,
+    /// `try_fetch` of a fresh entry on a cache with `expires_in` and `fail_safe`: the
+    /// outage cache's hit before the outage (its expiry read on each).
+    TimedTry,
     /// `try_fetch` of an expired entry whose fallback is kept, while the fail-safe
     /// throttle is open: `Served::FailSafe`, no generator call.
     FailSafeThrottled,
 }
 
 impl TimeHit {
-    pub const ALL: [TimeHit; 4] = [
+    pub const ALL: [TimeHit; 5] = [
         TimeHit::Plain,
         TimeHit::RefreshAfter,
         TimeHit::PlainTry,
+        TimeHit::TimedTry,
         TimeHit::FailSafeThrottled,
     ];
 
@@ -46,6 +52,7 @@ impl TimeHit {
             TimeHit::Plain => "fresh hit, no option (`fetch`)",
             TimeHit::RefreshAfter => "fresh hit, `refresh_after` set (`fetch`)",
             TimeHit::PlainTry => "fresh hit, no option (`try_fetch`)",
+            TimeHit::TimedTry => "fresh hit, `expires_in` and `fail_safe` set (`try_fetch`)",
             TimeHit::FailSafeThrottled => "fail-safe answer, throttled (`try_fetch`)",
         }
     }
@@ -55,6 +62,7 @@ impl TimeHit {
             TimeHit::Plain => "plain",
             TimeHit::RefreshAfter => "refresh_after",
             TimeHit::PlainTry => "plain_try",
+            TimeHit::TimedTry => "timed_try",
             TimeHit::FailSafeThrottled => "fail_safe_throttled",
         }
     }
@@ -66,6 +74,7 @@ pub struct TimeContenders {
     pub order: Vec<u32>,
     pub plain: Cache,
     pub refresh_after: Cache,
+    pub timed: Cache,
     pub outage: Cache,
     /// Generator calls of the outage cache's reads after it was set up: must stay 0.
     pub outage_calls: Arc<AtomicU64>,
@@ -120,6 +129,11 @@ impl TimeContenders {
                 .max_capacity(CAPACITY)
                 .refresh_after(LONG)
                 .build(),
+            timed: Cache::builder()
+                .max_capacity(CAPACITY)
+                .expires_in(LONG)
+                .fail_safe(LONG)
+                .build(),
             outage: Cache::builder()
                 .max_capacity(CAPACITY)
                 .expires_in(SHORT_TTL)
@@ -134,6 +148,10 @@ impl TimeContenders {
             c.refresh_after
                 .fetch(key.as_str(), 1_u64, || fresh(key))
                 .await;
+            c.timed
+                .try_fetch(key.as_str(), 1_u64, || fresh_ok(key))
+                .await
+                .expect("a fresh value");
             c.outage
                 .try_fetch(key.as_str(), 1_u64, || fresh_ok(key))
                 .await
@@ -160,12 +178,19 @@ impl TimeContenders {
     /// Every contender answers as its name says, and the outage calls no generator.
     async fn check(&self) {
         let (plain, refresh_after) = (self.plain.stats(), self.refresh_after.stats());
+        let timed = self.timed.stats();
         let outage = self.outage.stats();
         for key in &self.keys {
             self.plain.fetch(key.as_str(), 1_u64, || fresh(key)).await;
             self.refresh_after
                 .fetch(key.as_str(), 1_u64, || fresh(key))
                 .await;
+            let (_, served) = self
+                .timed
+                .try_fetch_served(key.as_str(), 1_u64, FetchOptions::new(), || fresh_ok(key))
+                .await
+                .expect("a fresh value");
+            assert_eq!(served, Served::Hit, "{key}");
             let (_, served) = self
                 .outage
                 .try_fetch_served(key.as_str(), 1_u64, FetchOptions::new(), || {
@@ -179,6 +204,7 @@ impl TimeContenders {
         assert_eq!(self.plain.stats().hits, plain.hits + n);
         assert_eq!(self.refresh_after.stats().hits, refresh_after.hits + n);
         assert_eq!(self.refresh_after.stats().refreshes_started, 0);
+        assert_eq!(self.timed.stats().hits, timed.hits + n);
         assert_eq!(
             self.outage.stats().fail_safe_hits,
             outage.fail_safe_hits + n
@@ -199,6 +225,10 @@ impl TimeContenders {
                 .await),
             TimeHit::PlainTry => time_loop!(self, iters, from, |k| self
                 .plain
+                .try_fetch(k, 1_u64, || fresh_ok(k))
+                .await),
+            TimeHit::TimedTry => time_loop!(self, iters, from, |k| self
+                .timed
                 .try_fetch(k, 1_u64, || fresh_ok(k))
                 .await),
             TimeHit::FailSafeThrottled => time_loop!(self, iters, from, |k| self

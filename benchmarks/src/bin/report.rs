@@ -644,6 +644,15 @@ impl Report {
             "about 1x (<= 1.2x)",
             Some(r <= 1.2),
         );
+        let r = ratio(TimeHit::FailSafeThrottled, TimeHit::TimedTry);
+        self.row(
+            "1 task: the same fail-safe answer / a hit of the same options before the outage (`expires_in`, `fail_safe`)",
+            ns(median(TimeHit::FailSafeThrottled)),
+            ns(median(TimeHit::TimedTry)),
+            r,
+            "-",
+            None,
+        );
         for which in all {
             self.details.push([
                 format!("time and failure, 1 task: {}", which.name()),

@@ -7,7 +7,7 @@
 //! valgrind --tool=callgrind target/release/time_profile plain 100000
 //! ```
 //!
-//! Contenders: `plain`, `refresh_after`, `plain_try`, `fail_safe_throttled`.
+//! Contenders: `plain`, `refresh_after`, `plain_try`, `timed_try`, `fail_safe_throttled`.
 
 use benchmarks::time::{TimeContenders, TimeHit};
 
@@ -19,7 +19,7 @@ fn main() {
         .find(|w| w.id() == id)
         .unwrap_or_else(|| {
             panic!(
-                "no contender {id:?}: one of plain, refresh_after, plain_try, fail_safe_throttled"
+                "no contender {id:?}: one of plain, refresh_after, plain_try, timed_try, fail_safe_throttled"
             )
         });
     let iters: u64 = args
