@@ -17,7 +17,8 @@
 //!   builder's `fail_safe_throttle`.
 //!
 //! The durations are short (a few hundred milliseconds) so that the whole story runs
-//! in about two seconds; a service would use minutes.
+//! in about three seconds; a service would use minutes. Each step's wait leaves
+//! hundreds of milliseconds of margin either side of the boundary it crosses.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,11 +41,11 @@ pub struct Timing {
 impl Timing {
     pub fn quick() -> Self {
         Timing {
-            refresh_after: Duration::from_millis(200),
-            expires_in: Duration::from_millis(1000),
+            refresh_after: Duration::from_millis(400),
+            expires_in: Duration::from_millis(1500),
             fail_safe: Duration::from_secs(60),
-            throttle: Duration::from_millis(200),
-            until_stale: Duration::from_millis(300),
+            throttle: Duration::from_millis(300),
+            until_stale: Duration::from_millis(600),
         }
     }
 }
