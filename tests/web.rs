@@ -671,3 +671,65 @@ async fn fail_queries_starts_broken() {
     assert_eq!((page.status, page.served()), (200, "miss"), "{page:?}");
     assert_eq!(body_of(&page), "Holds tea.");
 }
+
+/// `--soft-timeout-ms`: once a page has expired, its slow render no longer holds the
+/// request: the reader gets the expired render (`fail_safe`) after the soft timeout,
+/// and the render goes on and lands for the next reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_render_is_answered_by_the_soft_timeout() {
+    const SLOW: Duration = Duration::from_millis(1500);
+    let dir = TempDir::new("soft");
+    let db = dir.path().join("things.db");
+    let server = WebServer::start(&[
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--render-ms",
+        &SLOW.as_millis().to_string(),
+        "--expires-ms",
+        "1000",
+        "--soft-timeout-ms",
+        "100",
+    ]);
+    let addr = server.addr;
+    let first = get(addr, "/things/1").await;
+    assert_eq!(first.served(), "miss", "{first:?}");
+    assert!(
+        first.elapsed >= SLOW,
+        "no fallback yet: it waits: {first:?}"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let answered = loop {
+        let reply = get(addr, "/things/1").await;
+        if reply.served() != "hit" {
+            break reply;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (answered.status, answered.served()),
+        (200, "fail_safe"),
+        "{answered:?}"
+    );
+    assert_eq!(answered.body, first.body, "the expired render");
+    assert!(
+        answered.elapsed < SLOW / 2,
+        "answered at the soft timeout, not after the render: {answered:?}"
+    );
+
+    let landed = stats_when(addr, "the render goes on and lands", |now| {
+        count(now, "refreshes_completed") == 1
+    })
+    .await;
+    assert_eq!(count(&landed, "soft_timeouts"), 1, "{landed}");
+    assert_eq!(count(&landed, "fail_safe_hits"), 1, "{landed}");
+    assert_eq!(count(&landed, "renders"), 2, "{landed}");
+    let fresh = get(addr, "/things/1").await;
+    assert_eq!(fresh.served(), "hit", "{fresh:?}");
+    assert_ne!(
+        fresh.json()["rendered_at_ms"],
+        first.json()["rendered_at_ms"],
+        "the render that went on: {fresh:?}"
+    );
+}
