@@ -25,6 +25,7 @@ pub mod load;
 pub mod machine;
 #[cfg(feature = "redis")]
 pub mod redis_tier;
+pub mod time;
 
 /// The capacity of every bounded contender.
 pub const CAPACITY: u64 = 10_000;

@@ -63,6 +63,8 @@ fn main() {
         contenders.hits_threaded(which, 2, HIT_OPS_THREADED)
     });
     report.hits(&one, &two);
+    eprintln!("time and failure ...");
+    report.time_and_failure();
 
     eprintln!("stale path ...");
     report.stale();
@@ -666,5 +668,77 @@ impl Report {
             let _ = write!(out, "\n{note}\n");
         }
         out
+    }
+}
+
+/// The options of time and failure against a plain hit (`benchmarks::time`).
+impl Report {
+    fn time_and_failure(&mut self) {
+        use benchmarks::time::{TimeContenders, TimeHit};
+        let rt = benchmarks::current_thread();
+        let contenders = rt.block_on(TimeContenders::new());
+        let all = TimeHit::ALL;
+        for which in all {
+            rt.block_on(contenders.reads(which, HIT_OPS, 0));
+        }
+        // `ns[contender][round]`, rounds interleaved and rotated as for the hits.
+        let mut ns_of = vec![Vec::with_capacity(HIT_ROUNDS); all.len()];
+        for round in 0..HIT_ROUNDS {
+            for k in 0..all.len() {
+                let i = (k + round) % all.len();
+                let elapsed = rt.block_on(contenders.reads(all[i], HIT_OPS, (round + 1) * 997));
+                ns_of[i].push(elapsed.as_nanos() as f64 / HIT_OPS as f64);
+            }
+        }
+        assert_eq!(
+            contenders
+                .outage_calls
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "a throttled fail-safe answer calls no generator"
+        );
+        let at = |which: TimeHit| all.iter().position(|&w| w == which).expect("a contender");
+        let median = |which: TimeHit| benchmarks::median(&mut ns_of[at(which)].clone());
+        let ratio = |a: TimeHit, b: TimeHit| {
+            let mut ratios: Vec<f64> = ns_of[at(a)]
+                .iter()
+                .zip(&ns_of[at(b)])
+                .map(|(a, b)| a / b)
+                .collect();
+            benchmarks::median(&mut ratios)
+        };
+        let r = ratio(TimeHit::RefreshAfter, TimeHit::Plain);
+        self.row(
+            "fresh hit, 1 task: `refresh_after` set / no option",
+            ns(median(TimeHit::RefreshAfter)),
+            ns(median(TimeHit::Plain)),
+            r,
+            "<= 1.1x",
+            Some(r <= 1.1),
+        );
+        let r = ratio(TimeHit::FailSafeThrottled, TimeHit::PlainTry);
+        self.row(
+            "1 task: fail-safe answer during an outage (throttled, no generator call) / `try_fetch` hit",
+            ns(median(TimeHit::FailSafeThrottled)),
+            ns(median(TimeHit::PlainTry)),
+            r,
+            "about 1x (<= 1.2x)",
+            Some(r <= 1.2),
+        );
+        let r = ratio(TimeHit::FailSafeThrottled, TimeHit::TimedTry);
+        self.row(
+            "1 task: the same fail-safe answer / a hit of the same options before the outage (`expires_in`, `fail_safe`)",
+            ns(median(TimeHit::FailSafeThrottled)),
+            ns(median(TimeHit::TimedTry)),
+            r,
+            "-",
+            None,
+        );
+        for which in all {
+            self.details.push([
+                format!("time and failure, 1 task: {}", which.name()),
+                format!("{} per read", ns(median(which))),
+            ]);
+        }
     }
 }
