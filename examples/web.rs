@@ -6,15 +6,24 @@
 //! cargo run --example web                         # http://127.0.0.1:3000
 //! cargo run --example web -- --addr 127.0.0.1:8080 --db /tmp/things.db --render-ms 500
 //! cargo run --example web --features redis -- --redis redis://127.0.0.1:6379/
+//! cargo run --example web -- --expires-ms 3000    # break the database: POST /admin/outage
 //! ```
 //!
 //! Routes:
 //!
-//! - `GET /things/{id}`: the thing as JSON, with `x-cache: hit | stale | miss | sync`.
-//!   After an edit the old JSON is served at once (`stale`) while the new one renders
-//!   in the background, once, however many requests see it stale.
+//! - `GET /things/{id}`: the thing as JSON, with
+//!   `x-cache: hit | stale | miss | sync | fail_safe`. After an edit the old JSON is
+//!   served at once (`stale`) while the new one renders in the background, once,
+//!   however many requests see it stale.
 //! - `GET /things/{id}?preview=true`: an editor's view, rendered now if outdated (`sync`).
 //! - `PUT /things/{id}` with `{"name": ..., "body": ...}`: edits the row, bumps `updated_at`.
+//! - `POST /admin/outage`: breaks the database on purpose (every query fails), or
+//!   mends it if it is broken; answers `{"outage": true | false}`. During an outage a
+//!   page rendered before it is still served: as a `hit` until it expires
+//!   (`--expires-ms`), then as its fallback (`fail_safe`, kept `--fail-safe-ms` past
+//!   its expiry); a page never rendered is an honest 500. After one failed render of a
+//!   page, its readers get the fallback for `--throttle-ms` without a render being
+//!   tried; `?preview=true` always tries.
 //! - `GET /stats`: the cache's counters, and how many renders this process ran.
 //! - `GET /metrics`: the cache's metrics (`async_cache_*`) in the Prometheus text format.
 //!
@@ -24,12 +33,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_cache_runtime::store::Store;
-use async_cache_runtime::{Cache, Served, Stats, async_cached};
+use async_cache_runtime::store::{Backend, Store};
+use async_cache_runtime::{Cache, CacheBuilder, Served, Stats, async_cached};
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -37,19 +46,29 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const USAGE: &str = "\
 usage: web [--addr HOST:PORT] [--db PATH] [--render-ms N] [--redis URL]
+           [--expires-ms N] [--fail-safe-ms N] [--throttle-ms N] [--soft-timeout-ms N]
+           [--fail-queries]
 
-  --addr HOST:PORT  where to listen (default 127.0.0.1:3000; port 0 picks a free one)
-  --db PATH         the SQLite database (default: a file in the temporary directory)
-  --render-ms N     the simulated cost of rendering a thing (default 200)
-  --redis URL       share the cache through Redis, e.g. redis://127.0.0.1:6379/
-                    (needs `--features redis`)";
+  --addr HOST:PORT     where to listen (default 127.0.0.1:3000; port 0 picks a free one)
+  --db PATH            the SQLite database (default: a file in the temporary directory)
+  --render-ms N        the simulated cost of rendering a thing (default 200)
+  --redis URL          share the cache through Redis, e.g. redis://127.0.0.1:6379/
+                       (needs `--features redis`)
+  --expires-ms N       a render expires this long after it landed (default 60000)
+  --fail-safe-ms N     an expired render is kept this much longer, as the fallback
+                       served when rendering fails (default 3600000)
+  --throttle-ms N      after a fallback is served, a page's readers get it this long
+                       without a render being tried (default 5000)
+  --soft-timeout-ms N  a reader waiting this long on a render of a page that has a
+                       fallback gets the fallback; the render goes on (default 1000)
+  --fail-queries       start with the database broken (as after POST /admin/outage)";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -58,6 +77,11 @@ struct Config {
     db: PathBuf,
     render: Duration,
     redis: Option<String>,
+    expires_in: Duration,
+    fail_safe: Duration,
+    throttle: Duration,
+    soft_timeout: Duration,
+    fail_queries: bool,
 }
 
 impl Config {
@@ -67,10 +91,19 @@ impl Config {
             db: std::env::temp_dir().join("async-cache-web-example.sqlite3"),
             render: Duration::from_millis(200),
             redis: None,
+            expires_in: Duration::from_secs(60),
+            fail_safe: Duration::from_secs(3600),
+            throttle: Duration::from_secs(5),
+            soft_timeout: Duration::from_secs(1),
+            fail_queries: false,
         };
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
                 return Err(String::new());
+            }
+            if flag == "--fail-queries" {
+                config.fail_queries = true;
+                continue;
             }
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
             match flag.as_str() {
@@ -81,19 +114,34 @@ impl Config {
                     })?;
                 }
                 "--db" => config.db = PathBuf::from(value()?),
-                "--render-ms" => {
-                    let text = value()?;
-                    let ms: u64 = text
-                        .parse()
-                        .map_err(|_| format!("--render-ms {text:?}: expected milliseconds"))?;
-                    config.render = Duration::from_millis(ms);
-                }
+                "--render-ms" => config.render = millis(&flag, &value()?)?,
                 "--redis" => config.redis = Some(value()?),
+                "--expires-ms" => config.expires_in = millis(&flag, &value()?)?,
+                "--fail-safe-ms" => config.fail_safe = millis(&flag, &value()?)?,
+                "--throttle-ms" => config.throttle = millis(&flag, &value()?)?,
+                "--soft-timeout-ms" => config.soft_timeout = millis(&flag, &value()?)?,
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
         Ok(config)
     }
+
+    /// The cache's options of time and failure, on either store's builder.
+    fn timed<S: Backend>(&self, builder: CacheBuilder<S>) -> CacheBuilder<S> {
+        builder
+            .name("things")
+            .expires_in(self.expires_in)
+            .fail_safe(self.fail_safe)
+            .fail_safe_throttle(self.throttle)
+            .soft_timeout(self.soft_timeout)
+    }
+}
+
+fn millis(flag: &str, text: &str) -> Result<Duration, String> {
+    let ms: u64 = text
+        .parse()
+        .map_err(|_| format!("{flag} {text:?}: expected milliseconds"))?;
+    Ok(Duration::from_millis(ms))
 }
 
 fn main() -> ExitCode {
@@ -130,12 +178,13 @@ pub fn run(args: impl Iterator<Item = String>) -> u8 {
 async fn serve(config: Config) -> Result<(), String> {
     let db = Db::open(&config.db)
         .map_err(|error| format!("opening the database {}: {error}", config.db.display()))?;
+    db.outage.store(config.fail_queries, Ordering::SeqCst);
     // Before the cache is built: its metric handles bind to the recorder of that time.
     let metrics = prometheus()?;
     let tier = match &config.redis {
-        None => Tier::Memory(Cache::builder().name("things").build()),
+        None => Tier::Memory(config.timed(Cache::builder()).build()),
         #[cfg(feature = "redis")]
-        Some(url) => Tier::Shared(Cache::builder().name("things").redis(url).build()),
+        Some(url) => Tier::Shared(config.timed(Cache::builder().redis(url)).build()),
         #[cfg(not(feature = "redis"))]
         Some(_) => {
             return Err("--redis needs the redis feature: \
@@ -151,6 +200,7 @@ async fn serve(config: Config) -> Result<(), String> {
     };
     let router = Router::new()
         .route("/things/{id}", get(get_thing).put(put_thing))
+        .route("/admin/outage", post(toggle_outage))
         .route("/stats", get(stats))
         .route("/metrics", get(move || scrape(metrics.clone())))
         .with_state(app.clone());
@@ -163,6 +213,9 @@ async fn serve(config: Config) -> Result<(), String> {
         None => println!("cache: in memory"),
     }
     println!("database: {}", config.db.display());
+    if config.fail_queries {
+        println!("database outage: every query fails (POST /admin/outage mends it)");
+    }
     println!("listening on http://{addr}");
 
     axum::serve(listener, router)
@@ -263,7 +316,9 @@ impl App {
     async fn render(&self, id: i64) -> Result<String, AppError> {
         self.renders.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
-        let thing = self.db.load(id).await?;
+        let thing = self.db.load(id).await.inspect_err(|error| {
+            println!("rendering things/{id} failed: {error:?}");
+        })?;
         tokio::time::sleep(self.render).await; // templates, markdown, joins...
         let json = json!({
             "id": thing.id,
@@ -312,6 +367,9 @@ impl App {
             "refreshes_failed": s.refreshes_failed,
             "refreshes_dropped": s.refreshes_dropped,
             "store_errors": s.store_errors,
+            "fail_safe_hits": s.fail_safe_hits,
+            "soft_timeouts": s.soft_timeouts,
+            "refreshes_backed_off": s.refreshes_backed_off,
             "renders": self.renders.load(Ordering::SeqCst),
         })
     }
@@ -319,13 +377,14 @@ impl App {
 
 /// A thing's JSON, cached under `things/{id}` for the row's `updated_at`. The version
 /// is read per request (a cheap indexed query); an unknown id fails there with 404,
-/// before the cache is asked, so nothing is cached for it. `preview` renders an
-/// outdated entry now instead of serving it stale. One function for either store:
-/// this process's memory, or the shared tier (`--redis`, one render across every
-/// process), which also needs the version and the JSON to be serde (they are).
+/// before the cache is asked, so nothing is cached for it. While the database is
+/// down the version cannot be read and is taken as [`UNKNOWN_VERSION`]. `preview`
+/// renders an outdated entry now instead of serving it stale. One function for either
+/// store: this process's memory, or the shared tier (`--redis`, one render across
+/// every process), which also needs the version and the JSON to be serde (they are).
 #[async_cached(
     locator = format!("things/{id}"),
-    version = app.db.updated_at(id).await?,
+    version = app.db.updated_at_or_unknown(id).await?,
     force_sync = preview,
     cache = cache,
 )]
@@ -394,6 +453,13 @@ async fn put_thing(
     Ok(Json(app.db.update(id, edit).await?))
 }
 
+/// `POST /admin/outage`: breaks every query of the database, or mends them.
+async fn toggle_outage(State(app): State<App>) -> Json<serde_json::Value> {
+    let outage = !app.db.outage.fetch_xor(true, Ordering::SeqCst);
+    println!("database outage: {}", if outage { "on" } else { "off" });
+    Json(json!({ "outage": outage }))
+}
+
 async fn stats(State(app): State<App>) -> Json<serde_json::Value> {
     Json(app.stats_json())
 }
@@ -452,7 +518,15 @@ struct Thing {
 #[derive(Clone)]
 struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// Set by `POST /admin/outage` (or `--fail-queries`): every query fails.
+    outage: Arc<AtomicBool>,
 }
+
+/// The version asked for while the database cannot say: older than any row's
+/// `updated_at` (microseconds since 1970), so whatever render is stored counts as
+/// current (a hit until it expires, then its fallback), and a render made for it could
+/// never replace a newer one.
+const UNKNOWN_VERSION: i64 = 0;
 
 fn unix_micros() -> i64 {
     let now = SystemTime::now()
@@ -489,6 +563,7 @@ impl Db {
         }
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
+            outage: Arc::default(),
         })
     }
 
@@ -496,6 +571,11 @@ impl Db {
         &self,
         query: impl FnOnce(&Connection) -> Result<R, AppError> + Send + 'static,
     ) -> Result<R, AppError> {
+        if self.outage.load(Ordering::SeqCst) {
+            return Err(AppError::Database(
+                "the database is down (POST /admin/outage)".into(),
+            ));
+        }
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -515,6 +595,15 @@ impl Db {
             .ok_or(AppError::NotFound(id))
         })
         .await
+    }
+
+    /// The version, or [`UNKNOWN_VERSION`] if the database cannot be read: an unknown
+    /// id is still a 404 while it can.
+    async fn updated_at_or_unknown(&self, id: i64) -> Result<i64, AppError> {
+        match self.updated_at(id).await {
+            Err(AppError::Database(_)) => Ok(UNKNOWN_VERSION),
+            other => other,
+        }
     }
 
     async fn load(&self, id: i64) -> Result<Thing, AppError> {

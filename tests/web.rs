@@ -516,3 +516,220 @@ async fn the_metrics_endpoint_counts_the_traffic() {
         "{text}"
     );
 }
+
+/// `POST /admin/outage` with the server's own database: a page rendered before the
+/// outage is served throughout it (a hit until it expires, then its fallback with
+/// `x-cache: fail_safe`), a page never rendered is an honest 500, the throttle spares
+/// the dead database, and once it is mended a preview renders again and closes the
+/// throttle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_serves_the_fallback_and_recovers() {
+    // Long enough that the reads right after the first render find it unexpired even
+    // on a busy machine; the default throttle (5 s) outlasts the steps it covers.
+    const EXPIRES: Duration = Duration::from_secs(3);
+    let dir = TempDir::new("outage");
+    let db = dir.path().join("things.db");
+    let server = WebServer::start(&[
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--render-ms",
+        &RENDER.as_millis().to_string(),
+        "--expires-ms",
+        &EXPIRES.as_millis().to_string(),
+    ]);
+    let addr = server.addr;
+
+    let first = get(addr, "/things/1").await;
+    assert_eq!((first.status, first.served()), (200, "miss"), "{first:?}");
+    let rendered_at = first.json()["rendered_at_ms"].clone();
+
+    let outage = web_support::request(addr, "POST", "/admin/outage", None).await;
+    assert_eq!(outage.status, 200, "{outage:?}");
+    assert_eq!(outage.json()["outage"], true, "{outage:?}");
+
+    // Not yet expired: the version cannot be read, and the stored render is current.
+    let early = get(addr, "/things/1").await;
+    assert_eq!((early.status, early.served()), (200, "hit"), "{early:?}");
+    assert_eq!(early.body, first.body);
+
+    // Never rendered: nothing to fall back on.
+    let never = get(addr, "/things/2").await;
+    assert_eq!(never.status, 500, "{never:?}");
+    assert!(never.x_cache.is_none(), "{never:?}");
+    let message = never.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("database is down"), "{never:?}");
+
+    // Expired: the render fails, and the expired render is the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let fallback = loop {
+        let reply = get(addr, "/things/1").await;
+        assert_eq!(reply.status, 200, "served throughout the outage: {reply:?}");
+        if reply.served() != "hit" {
+            break reply;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(fallback.served(), "fail_safe", "{fallback:?}");
+    assert_eq!(
+        fallback.body, first.body,
+        "the render from before the outage"
+    );
+    assert!(
+        fallback.elapsed < AT_ONCE,
+        "a failed query is quick, and the render never got past it: {fallback:?}"
+    );
+    let after_fallback = stats(addr).await;
+    assert_eq!(
+        count(&after_fallback, "fail_safe_hits"),
+        1,
+        "{after_fallback}"
+    );
+    assert_eq!(
+        count(&after_fallback, "renders"),
+        3,
+        "the first render, the failed one of /things/2, the failed one of /things/1: \
+         {after_fallback}"
+    );
+
+    // Throttled: more readers get the fallback without a render being tried.
+    for _ in 0..3 {
+        let reply = get(addr, "/things/1").await;
+        assert_eq!(
+            (reply.status, reply.served()),
+            (200, "fail_safe"),
+            "{reply:?}"
+        );
+        assert_eq!(reply.body, first.body);
+    }
+    let throttled = stats(addr).await;
+    assert_eq!(count(&throttled, "fail_safe_hits"), 4, "{throttled}");
+    assert_eq!(
+        count(&throttled, "renders"),
+        3,
+        "no render tried: {throttled}"
+    );
+
+    let mended = web_support::request(addr, "POST", "/admin/outage", None).await;
+    assert_eq!(mended.json()["outage"], false, "{mended:?}");
+    // The throttle is still open for ordinary readers; a preview always renders,
+    // and what it stores closes the throttle.
+    let still = get(addr, "/things/1").await;
+    assert_eq!(still.served(), "fail_safe", "{still:?}");
+    let preview = get(addr, "/things/1?preview=true").await;
+    assert_eq!(preview.status, 200, "{preview:?}");
+    assert_ne!(preview.served(), "fail_safe", "{preview:?}");
+    assert_ne!(
+        preview.json()["rendered_at_ms"],
+        rendered_at,
+        "rendered again: {preview:?}"
+    );
+    let recovered = get(addr, "/things/1").await;
+    assert_eq!(
+        (recovered.status, recovered.served()),
+        (200, "hit"),
+        "{recovered:?}"
+    );
+    assert_eq!(recovered.body, preview.body);
+    let second = get(addr, "/things/2").await;
+    assert_eq!(
+        (second.status, second.served()),
+        (200, "miss"),
+        "{second:?}"
+    );
+    let last = stats(addr).await;
+    assert_eq!(
+        count(&last, "renders"),
+        5,
+        "the preview and /things/2: {last}"
+    );
+    assert_eq!(count(&last, "fail_safe_hits"), 5, "{last}");
+}
+
+/// `--fail-queries` starts the server with its database broken: nothing rendered yet,
+/// so every page is a 500 until `POST /admin/outage` mends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_queries_starts_broken() {
+    let dir = TempDir::new("broken");
+    let db = dir.path().join("things.db");
+    let server = WebServer::start(&[
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--render-ms",
+        "0",
+        "--fail-queries",
+    ]);
+    let addr = server.addr;
+    let broken = get(addr, "/things/3").await;
+    assert_eq!(broken.status, 500, "{broken:?}");
+    let mended = web_support::request(addr, "POST", "/admin/outage", None).await;
+    assert_eq!(mended.json()["outage"], false, "{mended:?}");
+    let page = get(addr, "/things/3").await;
+    assert_eq!((page.status, page.served()), (200, "miss"), "{page:?}");
+    assert_eq!(body_of(&page), "Holds tea.");
+}
+
+/// `--soft-timeout-ms`: once a page has expired, its slow render no longer holds the
+/// request: the reader gets the expired render (`fail_safe`) after the soft timeout,
+/// and the render goes on and lands for the next reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_render_is_answered_by_the_soft_timeout() {
+    const SLOW: Duration = Duration::from_millis(1500);
+    let dir = TempDir::new("soft");
+    let db = dir.path().join("things.db");
+    let server = WebServer::start(&[
+        "--db",
+        db.to_str().expect("a UTF-8 path"),
+        "--render-ms",
+        &SLOW.as_millis().to_string(),
+        "--expires-ms",
+        "1000",
+        "--soft-timeout-ms",
+        "100",
+    ]);
+    let addr = server.addr;
+    let first = get(addr, "/things/1").await;
+    assert_eq!(first.served(), "miss", "{first:?}");
+    assert!(
+        first.elapsed >= SLOW,
+        "no fallback yet: it waits: {first:?}"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let answered = loop {
+        let reply = get(addr, "/things/1").await;
+        if reply.served() != "hit" {
+            break reply;
+        }
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (answered.status, answered.served()),
+        (200, "fail_safe"),
+        "{answered:?}"
+    );
+    assert_eq!(answered.body, first.body, "the expired render");
+    assert!(
+        answered.elapsed < SLOW / 2,
+        "answered at the soft timeout, not after the render: {answered:?}"
+    );
+
+    let landed = stats_when(addr, "the render goes on and lands", |now| {
+        count(now, "refreshes_completed") == 1
+    })
+    .await;
+    assert_eq!(count(&landed, "soft_timeouts"), 1, "{landed}");
+    assert_eq!(count(&landed, "fail_safe_hits"), 1, "{landed}");
+    assert_eq!(count(&landed, "renders"), 2, "{landed}");
+    let fresh = get(addr, "/things/1").await;
+    assert_eq!(fresh.served(), "hit", "{fresh:?}");
+    assert_ne!(
+        fresh.json()["rendered_at_ms"],
+        first.json()["rendered_at_ms"],
+        "the render that went on: {fresh:?}"
+    );
+}

@@ -98,9 +98,10 @@ impl<S: Backend> Cache<S> {
     /// the background, or generate in the caller) is the strategy table of the
     /// [crate docs, section 1](crate#1-the-model); the guarantees it keeps are section 2.
     ///
-    /// `generate` is called only when a generation actually runs (in the caller, or to
-    /// make the future a background refresh runs), so it may borrow and clone lazily;
-    /// the future it returns must own what it uses. A panic in `generate` resumes in
+    /// `generate` is called only when a generation may run: in the caller, to make the
+    /// future a background refresh runs, or for a trailing refresh (contract §6.5) that
+    /// a newer read may still replace or an invalidation void before it runs. So it may
+    /// borrow and clone lazily; the future it returns must own what it uses. A panic in `generate` resumes in
     /// this caller; nothing is cached.
     pub async fn fetch<V, T, G, Fut>(&self, locator: impl AsRef<str>, version: V, generate: G) -> T
     where

@@ -48,6 +48,25 @@ pub(crate) struct Flight {
     started: AtomicBool,
     invalidated: AtomicBool,
     state: watch::Sender<State>,
+    /// A background refresh's trailing refresh (contract §6.5): the newest version a
+    /// stale read asked while it ran, and what runs it (opaque here).
+    trailing: Mutex<Trailing>,
+}
+
+enum Trailing {
+    /// Offers are taken: the refresh has not ended.
+    Open(Option<Kept>),
+    /// The refresh released its claim (handing over what was kept, or dropping it):
+    /// a later offer is refused, and its read claims a refresh of its own.
+    Closed,
+}
+
+struct Kept {
+    version: Box<dyn Any + Send + Sync>,
+    run: Box<dyn Any + Send>,
+    /// An invalidation came after the read that asked for it: it will not run, and
+    /// any later read's offer replaces it.
+    voided: bool,
 }
 
 #[derive(Clone)]
@@ -136,29 +155,25 @@ impl Flights {
     }
 
     /// Claims the one background refresh of `locator`, unless one is already in
-    /// flight or another flight already generates `version` or newer.
-    pub(crate) fn claim_refresh<V, T>(self: &Arc<Self>, locator: &str, version: &V) -> Option<Claim>
+    /// flight (then `Err` with it, if it is of these types, for a trailing refresh)
+    /// or another flight already generates `version` or newer (`Err(None)`).
+    pub(crate) fn claim_refresh<V, T>(
+        self: &Arc<Self>,
+        locator: &str,
+        version: &V,
+    ) -> Result<Claim, Option<Arc<Flight>>>
     where
         V: Ord + Clone + Send + Sync + 'static,
         T: 'static,
     {
-        let types = TypeId::of::<(V, T)>();
         let mut shard = lock(self.shard(locator));
         let flights = flights_of(&mut shard, locator);
-        // One background refresh per locator, even an invalidated one; another
-        // flight covers this refresh only if its result will be stored.
-        let covered = flights.iter().any(|f| {
-            f.kind == Kind::Background
-                || (f.types == types
-                    && !f.invalidated.load(SeqCst)
-                    && f.generates_at_least(version))
-        });
-        if covered {
-            return None;
+        let claimed = claim_background::<V, T>(flights, version);
+        if flights.is_empty() {
+            shard.remove(locator);
         }
-        let flight = Flight::new::<V, T>(Kind::Background, version, false);
-        flights.push(flight.clone());
-        Some(self.claim(locator, flight))
+        drop(shard);
+        claimed.map(|flight| self.claim(locator, flight))
     }
 
     /// Marks every flight of `locator` so that none of them stores its result.
@@ -192,6 +207,34 @@ fn flights_of<'a>(shard: &'a mut Shard, locator: &str) -> &'a mut Vec<Arc<Flight
     shard.get_mut(locator).expect("inserted above")
 }
 
+/// The one background refresh of a locator whose flights are `flights`, pushed there,
+/// unless one is there already (`Err` with it, if of these types) or another flight
+/// that will store its result generates `version` or newer (`Err(None)`).
+fn claim_background<V, T>(
+    flights: &mut Vec<Arc<Flight>>,
+    version: &V,
+) -> Result<Arc<Flight>, Option<Arc<Flight>>>
+where
+    V: Ord + Clone + Send + Sync + 'static,
+    T: 'static,
+{
+    let types = TypeId::of::<(V, T)>();
+    // One background refresh per locator, even an invalidated one; another flight
+    // covers this refresh only if its result will be stored.
+    if let Some(running) = flights.iter().find(|f| f.kind == Kind::Background) {
+        return Err(Some(running.clone()).filter(|f| f.types == types));
+    }
+    let covered = flights
+        .iter()
+        .any(|f| f.types == types && !f.invalidated.load(SeqCst) && f.generates_at_least(version));
+    if covered {
+        return Err(None);
+    }
+    let flight = Flight::new::<V, T>(Kind::Background, version, false);
+    flights.push(flight.clone());
+    Ok(flight)
+}
+
 impl Flight {
     fn new<V, T>(kind: Kind, version: &V, started: bool) -> Arc<Self>
     where
@@ -205,10 +248,62 @@ impl Flight {
             started: AtomicBool::new(started),
             invalidated: AtomicBool::new(false),
             state: watch::Sender::new(State::Running),
+            trailing: Mutex::new(Trailing::Open(None)),
         })
     }
 
-    fn generates_at_least<V: Ord + 'static>(&self, version: &V) -> bool {
+    fn trailing(&self) -> MutexGuard<'_, Trailing> {
+        // Nothing user-supplied runs under this lock either: displaced runs are
+        // dropped after it is released.
+        self.trailing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a stale read of `version` should make its refresh's future to offer
+    /// it: `version` is newer than the one refreshed and than any trailing one kept
+    /// already, or the refresh has released its claim (the offer is then refused and
+    /// the read claims its own). Asked before the read makes the future, so that
+    /// reads of a version already covered make none.
+    pub(crate) fn wants_trailing<V: Ord + 'static>(&self, version: &V) -> bool {
+        match &*self.trailing() {
+            Trailing::Open(_) if self.generates_at_least(version) => false,
+            Trailing::Open(kept) => kept.as_ref().is_none_or(|kept| kept.yields_to(version)),
+            Trailing::Closed => true,
+        }
+    }
+
+    /// Keeps `run` as this refresh's trailing refresh if `version` is newer than the
+    /// one it refreshes and than any trailing one kept already; `Err(run)` if the
+    /// refresh has released its claim (then the locator is free of it, and the caller
+    /// claims its own).
+    pub(crate) fn offer_trailing<V: Ord + Send + Sync + 'static>(
+        &self,
+        version: V,
+        run: Box<dyn Any + Send>,
+    ) -> Result<(), Box<dyn Any + Send>> {
+        let displaced = {
+            let mut trailing = self.trailing();
+            let Trailing::Open(kept) = &mut *trailing else {
+                return Err(run);
+            };
+            if self.generates_at_least(&version) {
+                // No trailing refresh for the version already being refreshed.
+                Some(run)
+            } else if kept.as_ref().is_none_or(|kept| kept.yields_to(&version)) {
+                kept.replace(Kept {
+                    version: Box::new(version),
+                    run,
+                    voided: false,
+                })
+                .map(|kept| kept.run)
+            } else {
+                Some(run)
+            }
+        };
+        drop(displaced);
+        Ok(())
+    }
+
+    pub(crate) fn generates_at_least<V: Ord + 'static>(&self, version: &V) -> bool {
         self.version
             .downcast_ref::<V>()
             .is_some_and(|v| v >= version)
@@ -216,6 +311,11 @@ impl Flight {
 
     fn invalidate(self: &Arc<Self>) {
         self.invalidated.store(true, SeqCst);
+        // Voided, not dropped: its future is user code, not dropped under the shard
+        // lock. A read after the invalidation may still offer one that runs.
+        if let Trailing::Open(Some(kept)) = &mut *self.trailing() {
+            kept.voided = true;
+        }
     }
 
     /// How the flight ended.
@@ -229,6 +329,18 @@ impl Flight {
             State::Failed => Landed::Failed,
             State::Running | State::Abandoned => Landed::Abandoned,
         }
+    }
+}
+
+impl Kept {
+    /// Whether an offer of `version` replaces it: it is voided, of other types, or
+    /// of an older version.
+    fn yields_to<V: Ord + 'static>(&self, version: &V) -> bool {
+        self.voided
+            || self
+                .version
+                .downcast_ref::<V>()
+                .is_none_or(|kept| kept < version)
     }
 }
 
@@ -272,19 +384,67 @@ impl Claim {
     }
 }
 
-impl Drop for Claim {
-    fn drop(&mut self) {
-        // Out of the list before it fails, so that a waiter woken by the failure
-        // cannot find it again and spin on it.
-        {
+impl Claim {
+    /// Releases this background refresh's claim and, in the same step, claims the
+    /// trailing refresh kept beside it (contract §6.5), if there is one that no
+    /// invalidation voided and no generation in flight covers: what runs it, with its
+    /// claim. In one step under the locator's lock, so that no read finds the locator
+    /// free in between (and claims a refresh the trailing one would then trail), and
+    /// no invalidation falls between the two claims unseen.
+    pub(crate) fn hand_over<V, T>(self) -> Option<(Box<dyn Any + Send>, Claim)>
+    where
+        V: Ord + Clone + Send + Sync + 'static,
+        T: 'static,
+    {
+        let (kept, next) = {
             let mut shard = lock(self.flights.shard(&self.locator));
-            if let Some(flights) = shard.get_mut(&*self.locator) {
-                flights.retain(|f| !Arc::ptr_eq(f, &self.flight));
+            let kept = self.leave(&mut shard).filter(|kept| !kept.voided);
+            let version = kept
+                .as_ref()
+                .and_then(|kept| kept.version.downcast_ref::<V>());
+            let next = version.and_then(|version| {
+                let flights = flights_of(&mut shard, &self.locator);
+                let claimed = claim_background::<V, T>(flights, version).ok();
                 if flights.is_empty() {
                     shard.remove(&*self.locator);
                 }
+                claimed
+            });
+            (kept, next)
+        };
+        // Whatever is not handed over is dropped here, out of the lock (it holds user
+        // futures); this claim's drop then finds itself gone.
+        let next = next.map(|flight| self.flights.claim(&self.locator, flight));
+        kept.zip(next).map(|(kept, next)| (kept.run, next))
+    }
+
+    /// Takes the flight out of the list and closes its trailing slot, handing back
+    /// what it kept; once out, no read can offer it more, nor an invalidation void it.
+    fn leave(&self, shard: &mut Shard) -> Option<Kept> {
+        if let Some(flights) = shard.get_mut(&*self.locator) {
+            flights.retain(|f| !Arc::ptr_eq(f, &self.flight));
+            if flights.is_empty() {
+                shard.remove(&*self.locator);
             }
         }
+        match std::mem::replace(&mut *self.flight.trailing(), Trailing::Closed) {
+            Trailing::Open(kept) => kept,
+            Trailing::Closed => None,
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Out of the list before it fails, so that a waiter woken by the failure
+        // cannot find it again and spin on it. A trailing refresh kept is dropped
+        // with it, out of the lock: a claim given up without a hand-over (cancelled,
+        // invalidated, backed off) runs none.
+        let kept = {
+            let mut shard = lock(self.flights.shard(&self.locator));
+            self.leave(&mut shard)
+        };
+        drop(kept);
         // Neither completed nor failed: its runner was cancelled.
         self.end_unless_done(State::Abandoned);
     }

@@ -165,6 +165,23 @@ impl Place {
         self.counted = true;
     }
 
+    /// Hands an ended refresh's place to the one that trails it (contract §6.5): the
+    /// running place goes back to the semaphore, behind the refreshes already queued,
+    /// but the place itself is never given up, so `wait_for_refreshes` waits for both
+    /// and the bound holds (a full worker does not drop a trailing refresh).
+    pub(crate) fn requeue(&mut self) {
+        debug_assert!(!self.counted || self.finished, "its outcome is counted");
+        if self.running {
+            self.worker.running.add_permits(1);
+            self.running = false;
+            self.counters.refresh_left(true);
+            self.counters.refresh_queued();
+        }
+        self.spawned = false;
+        self.counted = false;
+        self.finished = false;
+    }
+
     /// The place is about to move into the refresh's task.
     pub(crate) fn spawning(&mut self) {
         self.spawned = true;

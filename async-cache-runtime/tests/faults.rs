@@ -45,6 +45,15 @@ fn hang(
     }
 }
 
+/// Counts its drop: a future holding one counts itself dropped, run or not.
+struct OnDrop(Counter);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.bump();
+    }
+}
+
 fn value(v: &str) -> impl FnOnce() -> std::future::Ready<String> + Send + use<> {
     let v = v.to_string();
     move || std::future::ready(v)
@@ -59,21 +68,47 @@ async fn a_hung_refresh_holds_only_its_own_claim() {
     assert_eq!(cache.fetch("a", 2_u32, hang(&started)).await, "a1");
     within("hung refresh start", started.wait()).await;
 
-    // Stale reads of the hung locator keep answering, and schedule nothing more.
-    let runs = Counter::new();
+    // Stale reads of the hung locator keep answering, and run nothing more. Each read
+    // of a newer version than the one kept so far makes its generator's future (a
+    // trailing refresh, contract §6.5, made at the read since the generator need not
+    // be `'static`): the newest is kept for when the hung refresh ends, every older
+    // one is dropped unrun, and none runs while the hung refresh holds a's claim.
+    let (made, runs, dropped) = (Counter::new(), Counter::new(), Counter::new());
     for version in 2_u32..200 {
-        let runs = runs.clone();
+        let (made, runs, dropped) = (made.clone(), runs.clone(), dropped.clone());
         let (v, served) = within(
             "stale read",
             cache.fetch_served("a", version, FetchOptions::new(), move || {
-                runs.bump();
-                std::future::ready(String::from("never"))
+                made.bump();
+                let unrun = OnDrop(dropped);
+                async move {
+                    let _unrun = unrun;
+                    runs.bump();
+                    String::from("never")
+                }
             }),
         )
         .await;
         assert_eq!((v.as_str(), served), ("a1", Served::Stale));
     }
     assert_eq!(runs.get(), 0, "the hung refresh still holds a's claim");
+    assert_eq!(
+        made.get(),
+        197,
+        "a future made for each newer version (3 to 199), none for the one refreshed"
+    );
+    assert_eq!(dropped.get(), 196, "all but the newest dropped unrun");
+    // Reads of a version already kept make nothing.
+    for _ in 0..10 {
+        let made = made.clone();
+        cache
+            .fetch("a", 199_u32, move || {
+                made.bump();
+                std::future::ready(String::from("never"))
+            })
+            .await;
+    }
+    assert_eq!(made.get(), 197);
 
     // Another locator refreshes through the second place, and misses are unaffected.
     assert_eq!(cache.fetch("b", 2_u32, value("b2")).await, "b1");

@@ -2,9 +2,10 @@
 //! real `Cache` on proptest-generated operation sequences.
 //!
 //! The model is a sequential state machine per locator: what the store holds (version,
-//! which generation made it, whether it may expire) and the one background refresh
+//! which generation made it, whether it may expire), the one background refresh
 //! that may be in flight (its version, generator, outcome, whether an invalidation
-//! voided it). Background refreshes run on their own schedule and short-TTL entries
+//! voided it) and the trailing refresh kept beside it (contract §6.5: the newest
+//! version a stale read asked while it ran, run once it ends). Background refreshes run on their own schedule and short-TTL entries
 //! expire whenever the clock says, so the model keeps the *set* of states the cache may
 //! be in, closed under those spontaneous steps (a refresh lands or is discarded, a TTL
 //! entry expires), and each observation narrows it: a fetch's value and the way it was
@@ -112,6 +113,33 @@ struct Refresh {
     valid: bool,
     /// Its generator is done (it wrote or not); the claim is not yet released.
     finished: bool,
+    /// The newest version a stale read asked while it was in flight, if newer than
+    /// its own: refreshed once it is released (landed or failed: no back-off here).
+    trailing: Option<Trailing>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Trailing {
+    version: u32,
+    generation: u64,
+    kind: Kind,
+    ttl: bool,
+    /// No invalidation since the read that asked for it: it may still run.
+    valid: bool,
+}
+
+impl Trailing {
+    fn refresh(&self) -> Refresh {
+        Refresh {
+            version: self.version,
+            generation: self.generation,
+            kind: self.kind,
+            ttl: self.ttl,
+            valid: true,
+            finished: false,
+            trailing: None,
+        }
+    }
 }
 
 /// One possible state of one locator.
@@ -182,9 +210,37 @@ fn finish(s: &Loc) -> Vec<Loc> {
     out
 }
 
+/// The state once the finished refresh of `s` releases its claim: its trailing
+/// refresh (if any, and not voided) takes its place in the worker; `covering`, the
+/// version a generation in the caller is making meanwhile, may cover it instead.
+fn release(s: &Loc, covering: Option<u32>) -> Vec<Loc> {
+    let trailing = s
+        .refresh
+        .as_ref()
+        .and_then(|r| r.trailing.as_ref())
+        .filter(|t| t.valid);
+    let mut out = vec![Loc {
+        stored: s.stored.clone(),
+        refresh: trailing.map(Trailing::refresh),
+    }];
+    if trailing.is_some_and(|t| covering.is_some_and(|v| v >= t.version)) {
+        out.push(Loc {
+            stored: s.stored.clone(),
+            refresh: None,
+        });
+    }
+    out
+}
+
 /// Every state reachable without an operation: refreshes finish and release their
 /// claim, entries with a TTL expire.
 fn close(states: States) -> States {
+    close_covered(states, None)
+}
+
+/// [`close`] while a generation in the caller makes `covering`, which a trailing
+/// refresh of that version or older finds in flight when it claims the locator.
+fn close_covered(states: States, covering: Option<u32>) -> States {
     let mut all = states.clone();
     let mut todo: Vec<Loc> = states.into_iter().collect();
     while let Some(s) = todo.pop() {
@@ -196,10 +252,7 @@ fn close(states: States) -> States {
             });
         }
         if s.refresh.as_ref().is_some_and(|r| r.finished) {
-            next.push(Loc {
-                stored: s.stored.clone(),
-                refresh: None,
-            });
+            next.extend(release(&s, covering));
         }
         for n in next {
             if all.insert(n.clone()) {
@@ -226,6 +279,7 @@ fn outcomes(s: &Loc, call: &FetchCall, config: Config, retried: bool, out: &mut 
                     ttl: call.ttl,
                     valid: true,
                     finished: false,
+                    trailing: None,
                 });
                 out.push((Obs::Stale(e.generation), scheduled));
                 if config == Config::Tight {
@@ -233,8 +287,24 @@ fn outcomes(s: &Loc, call: &FetchCall, config: Config, retried: bool, out: &mut 
                     out.push((Obs::Stale(e.generation), s.clone()));
                 }
             } else {
-                // Deduplicated: the refresh in flight covers it.
-                out.push((Obs::Stale(e.generation), s.clone()));
+                // Deduplicated: the refresh in flight covers it, or it trails that
+                // refresh if it asks a newer version than it and than any kept.
+                let mut kept = s.clone();
+                let r = kept.refresh.as_mut().expect("in flight");
+                let newer = r.version < call.version
+                    && r.trailing
+                        .as_ref()
+                        .is_none_or(|t| !t.valid || t.version < call.version);
+                if newer {
+                    r.trailing = Some(Trailing {
+                        version: call.version,
+                        generation: call.generation,
+                        kind: call.kind,
+                        ttl: call.ttl,
+                        valid: true,
+                    });
+                }
+                out.push((Obs::Stale(e.generation), kept));
             }
         }
         _ => {
@@ -260,9 +330,11 @@ fn outcomes(s: &Loc, call: &FetchCall, config: Config, retried: bool, out: &mut 
                 }
                 if !retried {
                     // It failed or skipped its generator: the caller decides again.
-                    let mut released = s.clone();
-                    released.refresh = None;
-                    for t in close([released].into()) {
+                    let mut ended = s.clone();
+                    if let Some(r) = &mut ended.refresh {
+                        r.finished = true;
+                    }
+                    for t in close(release(&ended, None).into_iter().collect()) {
                         outcomes(&t, call, config, true, out);
                     }
                 }
@@ -270,7 +342,7 @@ fn outcomes(s: &Loc, call: &FetchCall, config: Config, retried: bool, out: &mut 
             match call.kind {
                 Kind::Ok | Kind::Slow(_) => {
                     // Its write lands atomically, whatever happened since the read.
-                    for mut t in close([s.clone()].into()) {
+                    for mut t in close_covered([s.clone()].into(), Some(call.version)) {
                         if lands(&t.stored, call.version) {
                             t.stored = Some(Entry {
                                 version: call.version,
@@ -400,6 +472,9 @@ impl Case {
                     s.stored = None;
                     if let Some(r) = &mut s.refresh {
                         r.valid = false;
+                        if let Some(t) = &mut r.trailing {
+                            t.valid = false;
+                        }
                     }
                     s
                 })
@@ -755,6 +830,7 @@ fn the_model_accepts_the_spec_and_rejects_a_downgrade() {
         ttl: false,
         valid: true,
         finished: false,
+        trailing: None,
     });
     assert!(finish(&with_refresh).iter().all(|t| t.stored == s.stored));
 }

@@ -224,7 +224,7 @@ async fn reads_do_not_carry_values_over_max_value_bytes() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     // Another process's huge value, in our record format's first byte.
     let mut huge = vec![b'x'; HUGE];
-    huge[0] = 0xA1;
+    huge[0] = 0xA2;
     let _: () = redis::cmd("SET")
         .arg(&keys[0])
         .arg(&huge)

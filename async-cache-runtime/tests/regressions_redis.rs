@@ -183,3 +183,49 @@ fn a_refresh_is_counted_once_when_its_runtime_stops_during_the_unlock() {
         "{stats:?}"
     );
 }
+
+/// Contract §7.1: a waiter took a miss lock that its holder had released just after
+/// the waiter's last look at the entry (the holder writes, then releases), and
+/// generated the value a second time, though it had landed. Many processes (here
+/// `Cache` values) polling one lock make that window likely; now a caller that takes
+/// the lock looks at the entry first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_lock_taken_just_after_its_holder_wrote_is_answered_by_the_record() {
+    const PROCESSES: usize = 24;
+    const HERDS: usize = 40;
+    let server = RedisServer::start();
+    let processes: Vec<Cache<Redis>> = (0..PROCESSES)
+        .map(|_| {
+            Cache::builder()
+                .redis(&server.url())
+                .key_prefix("relock:")
+                .command_timeout(COMMAND_TIMEOUT)
+                .miss_lock_timeout(Duration::from_secs(20))
+                .build()
+        })
+        .collect();
+    for herd in 0..HERDS {
+        let locator = format!("herd/{herd}");
+        let runs = Counter::new();
+        let callers: Vec<_> = processes
+            .iter()
+            .map(|cache| {
+                let (cache, runs, locator) = (cache.clone(), runs.clone(), locator.clone());
+                tokio::spawn(async move {
+                    cache
+                        .fetch(&locator, 1_u64, move || async move {
+                            runs.bump();
+                            // Long enough for every process to find the lock held.
+                            tokio::time::sleep(Duration::from_millis(60)).await;
+                            "made".to_string()
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(within("a caller", caller).await.unwrap(), "made");
+        }
+        assert_eq!(runs.get(), 1, "herd {herd}: generated more than once");
+    }
+}

@@ -19,10 +19,13 @@ use hdrhistogram::Histogram;
 use test_support::{CountingAllocator, Rng};
 
 pub mod codec;
+#[cfg(feature = "redis")]
+pub mod fleet;
 pub mod load;
 pub mod machine;
 #[cfg(feature = "redis")]
 pub mod redis_tier;
+pub mod time;
 
 /// The capacity of every bounded contender.
 pub const CAPACITY: u64 = 10_000;

@@ -4,8 +4,12 @@
 //! releases claim and place in order; [`refresh_unless_overtaken`](Engine::refresh_unless_overtaken)
 //! takes the store-wide lock and skips a refresh that is no longer needed;
 //! [`generate_and_store`](Engine::generate_and_store) runs the generator and writes.
+//!
+//! A stale read that finds a refresh of an older version running [trails](Engine::trail)
+//! it (contract §6.5): its generator's future is kept in the running flight, and when
+//! that refresh releases its claim it hands claim and place to the newest one kept.
 
-use std::any::type_name;
+use std::any::{Any, type_name};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use tokio::runtime::Handle;
 
 use super::{Engine, panic_message};
 use crate::FetchOptions;
-use crate::flights::{Claim, generating};
+use crate::flights::{Claim, Flight, generating};
 use crate::store::record::tick;
 use crate::store::sealed::WriteOptions;
 use crate::store::{Backend, ErasedRecord, Record, Store};
@@ -34,6 +38,23 @@ struct Job<V> {
     scheduled_at: u64,
     scheduled: Scheduled,
 }
+
+impl<V: Clone> Job<V> {
+    fn new(version: &V, options: &FetchOptions, stale_since: Instant) -> Self {
+        Job {
+            version: version.clone(),
+            options: options.clone(),
+            scheduled_at: tick(),
+            scheduled: Scheduled {
+                cause: Span::current(),
+                stale_since,
+            },
+        }
+    }
+}
+
+/// What runs a trailing refresh, given its place and its claim.
+type TrailingRun = Box<dyn FnOnce(Place, Claim) + Send>;
 
 /// What a refresh carries from the stale read that scheduled it.
 struct Scheduled {
@@ -63,8 +84,22 @@ impl<S: Backend> Engine<S> {
         G: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let Some(claim) = self.flights.claim_refresh::<V, T>(locator, version) else {
-            return; // one is in flight already
+        let claim = match self.flights.claim_refresh::<V, T>(locator, version) {
+            Ok(claim) => claim,
+            // One is running: this read's version may still trail it.
+            Err(Some(running)) => {
+                if !running.wants_trailing(version) {
+                    return; // it, or the trailing refresh it keeps, covers this read
+                }
+                let generate = generate
+                    .take()
+                    .expect("a caller schedules one refresh at most");
+                // Made now: the generator need not be `'static`, its future is.
+                let future = generate();
+                let job = Job::new(version, options, stale_since);
+                return self.trail(running, runtime, locator, job, future);
+            }
+            Err(None) => return, // a generation of this version or newer is in flight
         };
         let Some(mut place) = self.worker.reserve(&self.counters) else {
             self.counters.refresh(Refresh::Dropped);
@@ -82,15 +117,7 @@ impl<S: Backend> Engine<S> {
         let future = generate();
         place.spawning();
         let engine = self.clone();
-        let job = Job {
-            version: version.clone(),
-            options: options.clone(),
-            scheduled_at: tick(),
-            scheduled: Scheduled {
-                cause: Span::current(),
-                stale_since,
-            },
-        };
+        let job = Job::new(version, options, stale_since);
         drop(runtime.spawn(async move {
             engine.refresh_when_placed(claim, place, job, future).await;
         }));
@@ -111,10 +138,84 @@ impl<S: Backend> Engine<S> {
         place.start().await;
         self.refresh_unless_overtaken(&claim, &mut place, refresh, future)
             .await;
-        // The claim goes before the place: once `wait_for_refreshes` sees no refresh,
-        // none still stands in the way of the next stale read's.
-        drop(claim);
-        drop(place);
+        // None while the back-off holds the locator after a failure (nor after an
+        // invalidation, which voids it: see `Claim::hand_over`).
+        let next = if self.windows.backed_off(claim.locator()) {
+            drop(claim);
+            None
+        } else {
+            claim.hand_over::<V, T>()
+        };
+        if let Some((run, next_claim)) = next {
+            // The claim went before the place: this refresh's place becomes the
+            // trailing one's, so `wait_for_refreshes` waits for both.
+            let run = run
+                .downcast::<TrailingRun>()
+                .expect("every trailing run is a `TrailingRun`");
+            place.requeue();
+            run(place, next_claim);
+        }
+    }
+
+    /// Keeps this stale read's refresh (its `job` and generator's `future`) to run
+    /// after the one `running` for an older version (contract §6.5). If that one
+    /// released its claim meanwhile, the read claims its own, or trails the refresh
+    /// that claimed the locator first.
+    fn trail<V, T, E, Fut>(
+        self: &Arc<Self>,
+        running: Arc<Flight>,
+        runtime: Handle,
+        locator: &str,
+        job: Job<V>,
+        future: Fut,
+    ) where
+        S: Store<V, T>,
+        V: Ord + Clone + Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let version = job.version.clone();
+        let engine = self.clone();
+        let run: TrailingRun = Box::new(move |mut place: Place, claim: Claim| {
+            place.spawning();
+            drop(runtime.spawn(async move {
+                engine.refresh_when_placed(claim, place, job, future).await;
+            }));
+        });
+        let mut run: Box<dyn Any + Send> = Box::new(run);
+        let mut running = running;
+        loop {
+            if !running.wants_trailing(&version) {
+                return; // covered by it, or by the trailing refresh it keeps
+            }
+            match running.offer_trailing(version.clone(), run) {
+                Ok(()) => return,
+                Err(refused) => run = refused,
+            }
+            // It ended: the back-off it may have opened holds this read back too.
+            if self.windows.backed_off(locator) {
+                return;
+            }
+            match self.flights.claim_refresh::<V, T>(locator, &version) {
+                Ok(claim) => {
+                    let Some(place) = self.worker.reserve(&self.counters) else {
+                        self.counters.refresh(Refresh::Dropped);
+                        tracing::debug!(
+                            locator,
+                            "refresh dropped: refresh concurrency and queue are full"
+                        );
+                        return;
+                    };
+                    let run = run
+                        .downcast::<TrailingRun>()
+                        .expect("handed back as offered");
+                    return run(place, claim);
+                }
+                Err(Some(other)) => running = other,
+                Err(None) => return, // a generation of this version or newer is in flight
+            }
+        }
     }
 
     /// Takes the store-wide lock (another process holding it: skipped), then skips the

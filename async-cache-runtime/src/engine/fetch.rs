@@ -51,6 +51,18 @@ impl<S: Backend> Engine<S> {
                 Served::Hit.record();
                 return (Ok(found.record.value.clone()), Served::Hit);
             }
+            // An outage's reads: an expired entry kept as the fallback while the
+            // throttle is open answers at about a hit's cost, as the loop below would
+            // (an expired entry is never served stale, so no worker is asked).
+            if facts.expired
+                && !options.force_sync
+                && options.fail_safe.or(self.defaults.fail_safe).is_some()
+                && self.windows.throttled(locator)
+            {
+                counters.served(Served::FailSafe);
+                Served::FailSafe.record();
+                return (Ok(found.record.value.clone()), Served::FailSafe);
+            }
         }
         let options = &self.defaults.apply(options);
         let mut first = Some(first);

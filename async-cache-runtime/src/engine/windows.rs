@@ -12,10 +12,14 @@ use tokio::time::Instant;
 /// Past this many open windows, closed ones are swept when the next one opens.
 const SWEEP_ABOVE: usize = 4096;
 
+/// Keyed by locator, hashed as the flights are: a throttled fail-safe answer probes
+/// `throttles` on every read, where SipHash cost more than the store's own lookup.
+type ByLocator<T> = HashMap<Box<str>, T, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 pub(crate) struct Windows {
-    throttles: Mutex<HashMap<Box<str>, Instant>>,
-    backoffs: Mutex<HashMap<Box<str>, Backoff>>,
+    throttles: Mutex<ByLocator<Instant>>,
+    backoffs: Mutex<ByLocator<Backoff>>,
 }
 
 struct Backoff {

@@ -115,12 +115,13 @@ fn one_background_refresh_per_locator_joinable_once_started() {
     let flights = Flights::new();
     let refresh = flights
         .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
         .expect("the first claims it");
-    assert!(
-        flights
-            .claim_refresh::<u64, &'static str>("k", &6)
-            .is_none()
-    );
+    let running = flights
+        .claim_refresh::<u64, &'static str>("k", &6)
+        .err()
+        .expect("one per locator");
+    assert!(running.is_some(), "handed back, for a trailing refresh");
     // Queued, it is not joined: its caller could hold the very place it waits for.
     let _own = run(lead(&flights, "k", 5));
     refresh.start();
@@ -131,16 +132,11 @@ fn one_background_refresh_per_locator_joinable_once_started() {
 fn a_running_generation_covers_a_refresh_of_its_version_or_older() {
     let flights = Flights::new();
     let _leader = run(lead(&flights, "k", 5));
-    assert!(
-        flights
-            .claim_refresh::<u64, &'static str>("k", &5)
-            .is_none()
-    );
-    assert!(
-        flights
-            .claim_refresh::<u64, &'static str>("k", &6)
-            .is_some()
-    );
+    assert!(matches!(
+        flights.claim_refresh::<u64, &'static str>("k", &5),
+        Err(None)
+    ));
+    assert!(flights.claim_refresh::<u64, &'static str>("k", &6).is_ok());
 }
 
 #[tokio::test]
@@ -165,5 +161,142 @@ async fn a_task_knows_the_flights_it_generates() {
     assert!(
         !detached,
         "a background refresh is not nested in its scheduler"
+    );
+}
+
+/// The trailing refresh a released claim hands over, by its run's label and the
+/// version its new claim refreshes.
+fn handed_over(refresh: Claim) -> Option<(&'static str, Claim)> {
+    refresh
+        .hand_over::<u64, &'static str>()
+        .map(|(run, claim)| (*run.downcast::<&str>().unwrap(), claim))
+}
+
+#[test]
+fn a_refresh_keeps_the_newest_trailing_version_asked_and_no_older_one() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(
+        !flight.wants_trailing(&5_u64),
+        "not for the version being refreshed"
+    );
+    assert!(
+        flight
+            .offer_trailing(5_u64, Box::new("same version"))
+            .is_ok()
+    );
+    assert!(flight.wants_trailing(&7_u64));
+    assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
+    assert!(!flight.wants_trailing(&6_u64) && !flight.wants_trailing(&7_u64));
+    assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
+    assert!(flight.offer_trailing(8_u64, Box::new("eight")).is_ok());
+    let (kept, next) = handed_over(refresh).expect("the newest");
+    assert_eq!(kept, "eight");
+    // Handed over with its claim: the locator is never free in between.
+    assert!(next.flight().generates_at_least(&8_u64) && !next.flight().generates_at_least(&9_u64));
+    assert!(matches!(
+        flights.claim_refresh::<u64, &'static str>("k", &9),
+        Err(Some(_))
+    ));
+    assert!(
+        flight.offer_trailing(9_u64, Box::new("nine")).is_err(),
+        "the first one takes no more"
+    );
+    assert!(handed_over(next).is_none(), "taken once");
+    assert!(flights.claim_refresh::<u64, &'static str>("k", &9).is_ok());
+}
+
+#[test]
+fn a_released_refresh_refuses_offers_and_frees_its_locator() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let running = flights
+        .claim_refresh::<u64, &'static str>("k", &6)
+        .err()
+        .flatten()
+        .expect("the running refresh, to trail");
+    // It ends between the read's claim and its offer.
+    assert!(handed_over(refresh).is_none());
+    assert!(running.wants_trailing(&6_u64), "made, to be refused");
+    let refused = running
+        .offer_trailing(6_u64, Box::new("six"))
+        .expect_err("refused once released");
+    assert_eq!(*refused.downcast::<&str>().unwrap(), "six");
+    assert!(
+        flights.claim_refresh::<u64, &'static str>("k", &6).is_ok(),
+        "the refused read claims its own"
+    );
+}
+
+#[test]
+fn a_refresh_dropped_without_a_hand_over_runs_no_trailing_refresh() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(flight.offer_trailing(6_u64, Box::new("six")).is_ok());
+    drop(refresh);
+    assert!(
+        flight.offer_trailing(7_u64, Box::new("seven")).is_err(),
+        "closed"
+    );
+    assert!(flights.claim_refresh::<u64, &'static str>("k", &6).is_ok());
+}
+
+#[test]
+fn a_generation_in_flight_covers_the_trailing_refresh() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    assert!(
+        refresh
+            .flight()
+            .offer_trailing(6_u64, Box::new("six"))
+            .is_ok()
+    );
+    let _leader = run(lead(&flights, "k", 7));
+    assert!(handed_over(refresh).is_none());
+}
+
+#[test]
+fn an_invalidation_voids_the_trailing_refresh_asked_before_it_only() {
+    let flights = Flights::new();
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
+    flights.invalidate("k");
+    assert!(
+        flight.wants_trailing(&6_u64),
+        "a voided one yields to any newer read"
+    );
+    assert!(handed_over(refresh).is_none(), "asked before: voided");
+
+    let refresh = flights
+        .claim_refresh::<u64, &'static str>("k", &5)
+        .ok()
+        .unwrap();
+    let flight = refresh.flight().clone();
+    assert!(flight.offer_trailing(7_u64, Box::new("seven")).is_ok());
+    flights.invalidate("k");
+    assert!(flight.offer_trailing(6_u64, Box::new("six, after")).is_ok());
+    let (kept, next) = handed_over(refresh).expect("asked after the invalidation");
+    assert_eq!(kept, "six, after");
+    assert!(
+        next.is_valid(),
+        "a claim of its own, after the invalidation"
     );
 }

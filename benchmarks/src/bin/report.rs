@@ -29,8 +29,25 @@ const HIT_OPS_THREADED: u64 = 50_000;
 const STALE_ROUNDS: u64 = 8;
 const BUMP_ROUNDS: u64 = 5;
 const HERD_ROUNDS: usize = 3;
+/// The first argument that makes this binary a fleet node (see `benchmarks::fleet`).
+#[cfg(feature = "redis")]
+const FLEET_NODE: &str = "fleet-node";
+/// The fleet rows: processes of the cold herd, callers in each, and writes timed
+/// from one process to another's near cache.
+#[cfg(feature = "redis")]
+const FLEET_PROCESSES: usize = 3;
+#[cfg(feature = "redis")]
+const FLEET_CALLERS: usize = 100;
+#[cfg(feature = "redis")]
+const COHERENCE_TRIALS: u64 = 200;
 
 fn main() {
+    // The fleet rows run this binary again as each of their processes.
+    #[cfg(feature = "redis")]
+    if std::env::args().nth(1).as_deref() == Some(FLEET_NODE) {
+        benchmarks::fleet::node_main(std::env::args().skip(2));
+        return;
+    }
     let started = Instant::now();
     let load_before = benchmarks::machine::load_average();
     let mut report = Report::default();
@@ -46,6 +63,8 @@ fn main() {
         contenders.hits_threaded(which, 2, HIT_OPS_THREADED)
     });
     report.hits(&one, &two);
+    eprintln!("time and failure ...");
+    report.time_and_failure();
 
     eprintln!("stale path ...");
     report.stale();
@@ -58,6 +77,7 @@ fn main() {
     eprintln!("record encode/decode ...");
     report.codec();
     report.redis();
+    report.fleet();
 
     let load_after = benchmarks::machine::load_average();
     println!("{}", report.render());
@@ -585,6 +605,69 @@ impl Report {
         );
     }
 
+    /// The fleet across OS processes: this binary runs again as each process.
+    #[cfg(feature = "redis")]
+    fn fleet(&mut self) {
+        use benchmarks::fleet;
+        let server = match test_support::RedisServer::try_start() {
+            Ok(server) => server,
+            Err(error) => {
+                self.notes.push(format!("Fleet rows skipped: {error}."));
+                return;
+            }
+        };
+        let exe = std::env::current_exe().expect("the report's own path");
+        eprintln!("fleet: cold herd across processes ...");
+        let herd = fleet::cold_herd(
+            &exe,
+            &[FLEET_NODE],
+            &server.url(),
+            "herd:",
+            FLEET_PROCESSES,
+            FLEET_CALLERS,
+            Duration::from_millis(500),
+        );
+        self.ratios.push([
+            format!(
+                "cold herd across {FLEET_PROCESSES} processes x {FLEET_CALLERS} callers, \
+                 missing locator: generator runs (wall)"
+            ),
+            format!("{} ({})", herd.runs, ns(herd.wall.as_nanos() as f64)),
+            "-".into(),
+            "-".into(),
+            "1 run".into(),
+            met(herd.runs == 1 && herd.answered == FLEET_PROCESSES * FLEET_CALLERS),
+        ]);
+        eprintln!("fleet: near-cache coherence across processes ...");
+        let mut delays = fleet::coherence(
+            &exe,
+            &[FLEET_NODE],
+            &server.url(),
+            "coherence:",
+            COHERENCE_TRIALS,
+        );
+        let p50 = fleet::quantile(&mut delays, 0.5);
+        let p99 = fleet::quantile(&mut delays, 0.99);
+        self.ratios.push([
+            format!(
+                "near-cache coherence across processes, {COHERENCE_TRIALS} writes: \
+                 delay p50 / p99"
+            ),
+            format!(
+                "{} / {}",
+                ns(p50.as_nanos() as f64),
+                ns(p99.as_nanos() as f64)
+            ),
+            "-".into(),
+            "-".into(),
+            "p99 ≤ 50 ms".into(),
+            met(p99 <= Duration::from_millis(50)),
+        ]);
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn fleet(&mut self) {}
+
     #[cfg(not(feature = "redis"))]
     fn redis(&mut self) {
         self.notes.push(
@@ -610,5 +693,77 @@ impl Report {
             let _ = write!(out, "\n{note}\n");
         }
         out
+    }
+}
+
+/// The options of time and failure against a plain hit (`benchmarks::time`).
+impl Report {
+    fn time_and_failure(&mut self) {
+        use benchmarks::time::{TimeContenders, TimeHit};
+        let rt = benchmarks::current_thread();
+        let contenders = rt.block_on(TimeContenders::new());
+        let all = TimeHit::ALL;
+        for which in all {
+            rt.block_on(contenders.reads(which, HIT_OPS, 0));
+        }
+        // `ns[contender][round]`, rounds interleaved and rotated as for the hits.
+        let mut ns_of = vec![Vec::with_capacity(HIT_ROUNDS); all.len()];
+        for round in 0..HIT_ROUNDS {
+            for k in 0..all.len() {
+                let i = (k + round) % all.len();
+                let elapsed = rt.block_on(contenders.reads(all[i], HIT_OPS, (round + 1) * 997));
+                ns_of[i].push(elapsed.as_nanos() as f64 / HIT_OPS as f64);
+            }
+        }
+        assert_eq!(
+            contenders
+                .outage_calls
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "a throttled fail-safe answer calls no generator"
+        );
+        let at = |which: TimeHit| all.iter().position(|&w| w == which).expect("a contender");
+        let median = |which: TimeHit| benchmarks::median(&mut ns_of[at(which)].clone());
+        let ratio = |a: TimeHit, b: TimeHit| {
+            let mut ratios: Vec<f64> = ns_of[at(a)]
+                .iter()
+                .zip(&ns_of[at(b)])
+                .map(|(a, b)| a / b)
+                .collect();
+            benchmarks::median(&mut ratios)
+        };
+        let r = ratio(TimeHit::RefreshAfter, TimeHit::Plain);
+        self.row(
+            "fresh hit, 1 task: `refresh_after` set / no option",
+            ns(median(TimeHit::RefreshAfter)),
+            ns(median(TimeHit::Plain)),
+            r,
+            "<= 1.1x",
+            Some(r <= 1.1),
+        );
+        let r = ratio(TimeHit::FailSafeThrottled, TimeHit::PlainTry);
+        self.row(
+            "1 task: fail-safe answer during an outage (throttled, no generator call) / `try_fetch` hit",
+            ns(median(TimeHit::FailSafeThrottled)),
+            ns(median(TimeHit::PlainTry)),
+            r,
+            "about 1x (<= 1.2x)",
+            Some(r <= 1.2),
+        );
+        let r = ratio(TimeHit::FailSafeThrottled, TimeHit::TimedTry);
+        self.row(
+            "1 task: the same fail-safe answer / a hit of the same options before the outage (`expires_in`, `fail_safe`)",
+            ns(median(TimeHit::FailSafeThrottled)),
+            ns(median(TimeHit::TimedTry)),
+            r,
+            "-",
+            None,
+        );
+        for which in all {
+            self.details.push([
+                format!("time and failure, 1 task: {}", which.name()),
+                format!("{} per read", ns(median(which))),
+            ]);
+        }
     }
 }

@@ -3,12 +3,14 @@
 //! its own script (atomically with it, no extra round trip), and every process with
 //! a near cache subscribes and drops the copies the events name.
 //!
-//! An event is `<kind><origin>:<locator>`: kind `w` (a write), `i` (a removal) or
-//! `a` (`invalidate_all`, no locator); the origin is this store's random id, so a
+//! An event is `<kind><origin>:<locator>`: kind `w` (a write), `i` (a removal), `x`
+//! (an `expire`, which marks the copies it names outdated) or `a` (`invalidate_all`,
+//! no locator); the origin is this store's random id, so a
 //! process skips its own events (its near cache is already up to date). A write's
 //! event also names the version written (its MessagePack bytes, length-prefixed
-//! before the locator): a near copy of that version or a newer one is kept, an
-//! older one is dropped, so the next read refreshes it from Redis.
+//! before the locator): a near copy of a newer version is kept, one of that version
+//! or an older one is dropped (a same-version write is a newer make: a refresh by
+//! age, a `put`), so the next read refreshes it from Redis.
 //!
 //! The subscription is made by a task of its own, on a connection of its own, and is
 //! in place before the store's first access returns (or that access has waited a
@@ -34,6 +36,7 @@ const MIN_RESUBSCRIBE: Duration = Duration::from_millis(50);
 
 pub(super) const WRITE: u8 = b'w';
 pub(super) const REMOVE: u8 = b'i';
+pub(super) const EXPIRE: u8 = b'x';
 pub(super) const CLEAR: u8 = b'a';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,8 +165,8 @@ impl Shared {
                 else {
                     return;
                 };
-                // A copy of that version or a newer one stays; an older one goes, and
-                // the next read finds the new record in Redis.
+                // A copy of a newer version stays; one of that version (an older make)
+                // or an older one goes, and the next read finds the new record in Redis.
                 let keep =
                     std::str::from_utf8(locator).is_ok_and(|locator| near.keeps(locator, version));
                 if !keep {
@@ -171,6 +174,13 @@ impl Shared {
                 }
             }
             REMOVE => drop_copy(body),
+            EXPIRE => {
+                if let Ok(locator) = std::str::from_utf8(body) {
+                    // A read under way does not put back an unmarked copy.
+                    self.entries.removals.fetch_add(1, SeqCst);
+                    near.mark(locator);
+                }
+            }
             CLEAR => {
                 let epoch = near.clear();
                 near.sweep(epoch);
@@ -200,7 +210,16 @@ async fn subscribe(store: Weak<Shared>, mut gone: oneshot::Receiver<()>) {
         let subscribed = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            // The client passes a refused SUBSCRIBE (an ACL's NOPERM, say) off as
+            // done; only a subscribed connection answers PING with an array.
+            match pubsub.ping::<redis::Value>().await? {
+                redis::Value::Array(_) => Ok(pubsub),
+                other => Err(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "SUBSCRIBE refused",
+                    format!("{other:?}"),
+                ))),
+            }
         })
         .await;
         match subscribed {

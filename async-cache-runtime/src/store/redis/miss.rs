@@ -6,7 +6,9 @@
 //! it held for the same or a newer version waits, polling the entry every
 //! [`POLL`] (no busy loop), and is answered with the record once it lands. A holder
 //! whose generation fails, panics or is cancelled drops its guard, which deletes the
-//! lock at once; the next poll of a waiter then takes it over. A waiter never waits
+//! lock at once; the next poll of a waiter then takes it over. A caller that takes
+//! the lock looks at the entry once more first (a holder writes, then releases, maybe
+//! since this caller last looked), and is answered by what landed. A waiter never waits
 //! past `miss_lock_timeout` from when it began, and a caller of a newer version than
 //! the holder's never waits on it.
 
@@ -20,6 +22,7 @@ use tokio::time::Instant;
 use super::Shared;
 use super::link::duration_ms;
 use super::refresh_lock::random_token;
+use crate::store::Record;
 use crate::store::sealed::{MissGuard, MissLock};
 
 /// How often a waiter looks whether the holder's record landed or its lock is gone.
@@ -105,11 +108,19 @@ impl Shared {
             let holder = match holder {
                 Err(_) => return MissLock::Generate,
                 Ok(None) => {
-                    return MissLock::Lead(MissGuard::new(Release {
+                    let guard = MissGuard::new(Release {
                         store: Arc::downgrade(self),
                         key,
                         value,
-                    }));
+                    });
+                    // A holder writes, then releases: a lock found free after this
+                    // caller last looked at the entry (its lookup, or a poll) may be
+                    // one released by a holder whose record landed since.
+                    if let Ok(Some(record)) = self.landed(locator, version, fingerprint).await {
+                        drop(guard); // releases the lock at once
+                        return MissLock::Landed(record);
+                    }
+                    return MissLock::Lead(guard);
                 }
                 Ok(Some(holder)) => holder,
             };
@@ -127,13 +138,33 @@ impl Shared {
                 return MissLock::Generate;
             }
             tokio::time::sleep(POLL.min(deadline - now)).await;
-            match self.read::<V, T>(locator).await {
-                Ok(Some(record)) if self.is_current_record(&record, version, fingerprint) => {
-                    return MissLock::Landed(record);
-                }
-                Ok(_) => {} // not yet: take the lock if it is gone, else wait on
-                Err(_) => return MissLock::Generate,
+            match self.landed(locator, version, fingerprint).await {
+                Ok(Some(record)) => return MissLock::Landed(record),
+                Ok(None) => {} // not yet: take the lock if it is gone, else wait on
+                Err(()) => return MissLock::Generate,
             }
         }
+    }
+
+    /// The record under `locator`, if one has landed that answers `version`: live,
+    /// unmarked and current. `Err` when Redis did not answer.
+    async fn landed<V, T>(
+        self: &Arc<Self>,
+        locator: &str,
+        version: &V,
+        fingerprint: u64,
+    ) -> Result<Option<Arc<Record<V, T>>>, ()>
+    where
+        V: Ord + Serialize + DeserializeOwned + Send + Sync + 'static,
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let stored = self.read::<V, T>(locator).await.map_err(drop)?;
+        Ok(stored
+            .filter(|stored| {
+                !stored.expired
+                    && !stored.marked
+                    && self.is_current_record(&stored.record, version, fingerprint)
+            })
+            .map(|stored| stored.record))
     }
 }

@@ -30,23 +30,44 @@ local function generation(key)
 end
 ";
 
+/// Redis's clock, the one clock every process shares (contract §6: ages hold across
+/// processes). `now_us()`: microseconds, as a 16-digit string. `stamped(bytes, at)`:
+/// the bytes with that string written over their 16 bytes after offset `at` (`0`, or
+/// bytes too short: unchanged), and the time written as a number (`0` when none).
+const TIME: &str = r"
+local function now_us()
+  local now = redis.call('TIME')
+  return string.format('%010d%06d', tonumber(now[1]), tonumber(now[2]))
+end
+local function stamped(bytes, at)
+  if at == 0 or #bytes < at + 16 then return bytes, 0 end
+  if redis.replicate_commands then redis.replicate_commands() end
+  local stamp = now_us()
+  return string.sub(bytes, 1, at) .. stamp .. string.sub(bytes, at + 17), tonumber(stamp)
+end
+";
+
 /// `KEYS[1]` generation key; `ARGV` entry base, locator, largest value in bytes.
-/// Returns `{generation, bytes or nil, PTTL, length}`: the bytes are left out (nil,
-/// with their length) when they are longer than the largest value.
+/// Returns `{generation, bytes or nil, PTTL, length, now}`: the bytes are left out
+/// (nil, with their length) when they are longer than the largest value; `now` is
+/// Redis's clock (`now_us`), against which the record's stamp gives its age.
 const READ: &str = r"
 local gen = generation(KEYS[1])
 local key = ARGV[1] .. gen .. ':' .. ARGV[2]
 local length = redis.call('STRLEN', key)
-if length == 0 then return {gen, false, -2, 0} end
-if length > tonumber(ARGV[3]) then return {gen, false, redis.call('PTTL', key), length} end
-return {gen, redis.call('GET', key), redis.call('PTTL', key), length}
+local now = now_us()
+if length == 0 then return {gen, false, -2, 0, now} end
+if length > tonumber(ARGV[3]) then return {gen, false, redis.call('PTTL', key), length, now} end
+return {gen, redis.call('GET', key), redis.call('PTTL', key), length, now}
 ";
 
 /// Compare-and-set. `KEYS[1]` generation key; `ARGV` entry base, locator, expected
 /// generation, what is expected (`''`: absent; `'>'`: a value longer than
 /// `ARGV[7]` bytes; else the SHA-1 of the expected bytes), new bytes, expiry in ms
-/// (`'0'`: none), largest value in bytes, backplane channel, event. Returns 1 when written, 0 when the entry
-/// changed, -1 when the generation changed (an `invalidate_all` won).
+/// (`'0'`: none), largest value in bytes, backplane channel, event, offset of the
+/// time stamp in the new bytes (`stamped`). Returns the time stamped (a positive
+/// number; 1 when nothing was stamped) when written, 0 when the entry changed, -1
+/// when the generation changed (an `invalidate_all` won).
 const COMPARE_AND_SET: &str = r"
 local gen = generation(KEYS[1])
 if gen ~= ARGV[3] then return -1 end
@@ -59,13 +80,41 @@ else
   local current = redis.call('GET', key)
   if (not current) or redis.sha1hex(current) ~= ARGV[4] then return 0 end
 end
+local value, written = stamped(ARGV[5], tonumber(ARGV[10]))
 if ARGV[6] == '0' then
-  redis.call('SET', key, ARGV[5])
+  redis.call('SET', key, value)
 else
-  redis.call('SET', key, ARGV[5], 'PX', ARGV[6])
+  redis.call('SET', key, value, 'PX', ARGV[6])
 end
 redis.call('PUBLISH', ARGV[8], ARGV[9])
+if written > 0 then return written end
 return 1
+";
+
+/// `expire`: marks the record outdated in place, keeping its bytes' time to live.
+/// `KEYS[1]` generation key; `ARGV` entry base, locator, format tag (one byte),
+/// offset of the mark byte, backplane channel, event. Only a record of that format
+/// is marked; the event goes out either way, as `REMOVE`'s does. Returns 1 when
+/// marked.
+const MARK: &str = r"
+local gen = generation(KEYS[1])
+local key = ARGV[1] .. gen .. ':' .. ARGV[2]
+local at = tonumber(ARGV[4])
+local current = redis.call('GET', key)
+local marked = 0
+if current and #current > at and string.sub(current, 1, 1) == ARGV[3] then
+  local pttl = redis.call('PTTL', key)
+  local value = string.sub(current, 1, at) .. '\1' .. string.sub(current, at + 2)
+  if pttl > 0 then
+    redis.call('SET', key, value, 'PX', pttl)
+    marked = 1
+  elseif pttl == -1 then
+    redis.call('SET', key, value)
+    marked = 1
+  end
+end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return marked
 ";
 
 /// `KEYS[1]` generation key; `ARGV` entry base, locator, backplane channel, event.
@@ -145,6 +194,7 @@ return 0
 pub(super) struct Scripts {
     pub(super) read: Script,
     pub(super) compare_and_set: Script,
+    pub(super) mark: Script,
     pub(super) remove: Script,
     pub(super) delete_if: Script,
     pub(super) next_generation: Script,
@@ -157,9 +207,11 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Self {
         let with_generation = |body: &str| Script::new(&format!("{GENERATION}{body}"));
+        let with_time = |body: &str| Script::new(&format!("{GENERATION}{TIME}{body}"));
         Scripts {
-            read: with_generation(READ),
-            compare_and_set: with_generation(COMPARE_AND_SET),
+            read: with_time(READ),
+            compare_and_set: with_time(COMPARE_AND_SET),
+            mark: with_generation(MARK),
             remove: with_generation(REMOVE),
             delete_if: with_generation(DELETE_IF),
             next_generation: with_generation(NEXT_GENERATION),
