@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 const FIRST: u32 = 2;
 
 /// After those, one front hit in this many does. A power of two: the test is a mask.
-const SAMPLE: u32 = 16;
+const SAMPLE: u32 = 64;
 
 thread_local! {
     /// Per thread, so that hits on two threads never share a cache line.
