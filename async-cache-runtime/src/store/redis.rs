@@ -237,7 +237,7 @@ impl sealed::BackendPriv for Redis {
         Redis {
             shared: Arc::new(Shared {
                 link: Arc::new(Link::new(
-                    &config.url,
+                    &config.deployment,
                     config.command_timeout,
                     config.fault_backoff,
                     settings.runtime,

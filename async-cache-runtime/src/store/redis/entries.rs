@@ -177,8 +177,7 @@ impl Shared {
                 }
             };
             let script = self.clone();
-            let base = self.keys.entry_base(locator);
-            let key = locator.to_owned();
+            let keys = self.keys.locator(locator);
             let value = bytes.clone();
             let cas_generation = generation.clone();
             let event = self.backplane.write_event(locator, &version_bytes);
@@ -188,9 +187,8 @@ impl Shared {
                     script
                         .scripts
                         .compare_and_set
-                        .key(script.keys.generation())
-                        .arg(&base)
-                        .arg(&key)
+                        .key(&keys.generation)
+                        .key(&keys.entry)
                         .arg(&cas_generation)
                         .arg(&expected)
                         .arg(&*value)
@@ -237,8 +235,7 @@ impl Shared {
     /// told, the locator's removal is kept for later.
     async fn undo_write(self: &Arc<Self>, locator: &str, generation: String, bytes: &[u8]) {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let keys = self.keys.locator(locator);
         let sha1 = sha1_smol::Sha1::from(bytes).digest().to_string();
         let event = self.backplane.event(backplane::REMOVE, locator);
         let undone = self
@@ -247,9 +244,8 @@ impl Shared {
                 script
                     .scripts
                     .delete_if
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&keys.generation)
+                    .key(&keys.entry)
                     .arg(&generation)
                     .arg(&sha1)
                     .arg(script.backplane.channel())
@@ -293,17 +289,14 @@ impl Shared {
     /// The removal script, nothing else.
     pub(super) async fn remove_in_redis(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let key = self.keys.locator(locator).entry;
         let event = self.backplane.event(backplane::REMOVE, locator);
         self.link
             .run(move |mut conn| async move {
                 script
                     .scripts
                     .remove
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&key)
                     .arg(script.backplane.channel())
                     .arg(&event)
                     .invoke_async::<i64>(&mut conn)
@@ -317,8 +310,7 @@ impl Shared {
     /// in ms (negative: none).
     async fn fetch_raw(self: &Arc<Self>, locator: &str) -> Result<(String, Raw, i64), StoreError> {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let keys = self.keys.locator(locator);
         let max_value_bytes = self.entries.max_value_bytes;
         let (generation, bytes, pttl, length) = self
             .link
@@ -326,9 +318,8 @@ impl Shared {
                 script
                     .scripts
                     .read
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&keys.generation)
+                    .key(&keys.entry)
                     .arg(max_value_bytes)
                     .invoke_async::<(String, Option<Vec<u8>>, i64, i64)>(&mut conn)
                     .await
