@@ -6,6 +6,7 @@
 //! cargo run --example web                         # http://127.0.0.1:3000
 //! cargo run --example web -- --addr 127.0.0.1:8080 --db /tmp/things.db --render-ms 500
 //! cargo run --example web --features redis -- --redis redis://127.0.0.1:6379/
+//! cargo run --example web --features redis -- --redis-cluster redis://127.0.0.1:7000/,redis://127.0.0.1:7001/
 //! ```
 //!
 //! Routes:
@@ -43,13 +44,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const USAGE: &str = "\
-usage: web [--addr HOST:PORT] [--db PATH] [--render-ms N] [--redis URL]
+usage: web [--addr HOST:PORT] [--db PATH] [--render-ms N] [--redis URL | --redis-cluster URL,URL,...]
 
   --addr HOST:PORT  where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --db PATH         the SQLite database (default: a file in the temporary directory)
   --render-ms N     the simulated cost of rendering a thing (default 200)
   --redis URL       share the cache through Redis, e.g. redis://127.0.0.1:6379/
-                    (needs `--features redis`)";
+                    (needs `--features redis`)
+  --redis-cluster URL,URL,...
+                    share the cache through a Redis Cluster, given some of its
+                    nodes (needs `--features redis`)";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -58,6 +62,8 @@ struct Config {
     db: PathBuf,
     render: Duration,
     redis: Option<String>,
+    /// `--redis-cluster`: some nodes of the cluster (empty: none given).
+    redis_cluster: Vec<String>,
 }
 
 impl Config {
@@ -67,6 +73,7 @@ impl Config {
             db: std::env::temp_dir().join("async-cache-web-example.sqlite3"),
             render: Duration::from_millis(200),
             redis: None,
+            redis_cluster: Vec::new(),
         };
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
@@ -89,6 +96,9 @@ impl Config {
                     config.render = Duration::from_millis(ms);
                 }
                 "--redis" => config.redis = Some(value()?),
+                "--redis-cluster" => {
+                    config.redis_cluster = value()?.split(',').map(str::to_owned).collect();
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -133,11 +143,18 @@ async fn serve(config: Config) -> Result<(), String> {
     // Before the cache is built: its metric handles bind to the recorder of that time.
     let metrics = prometheus()?;
     let tier = match &config.redis {
-        None => Tier::Memory(Cache::builder().name("things").build()),
+        None if config.redis_cluster.is_empty() => {
+            Tier::Memory(Cache::builder().name("things").build())
+        }
         #[cfg(feature = "redis")]
         Some(url) => Tier::Shared(Cache::builder().name("things").redis(url).build()),
+        #[cfg(feature = "redis")]
+        None => {
+            let urls: Vec<&str> = config.redis_cluster.iter().map(String::as_str).collect();
+            Tier::Shared(Cache::builder().name("things").redis_cluster(&urls).build())
+        }
         #[cfg(not(feature = "redis"))]
-        Some(_) => {
+        _ => {
             return Err("--redis needs the redis feature: \
                         cargo run --example web --features redis -- --redis URL"
                 .into());
@@ -160,6 +177,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
     match &config.redis {
         Some(url) => println!("cache: shared through {url}"),
+        None if !config.redis_cluster.is_empty() => println!(
+            "cache: shared through the Redis Cluster of {}",
+            config.redis_cluster.join(", ")
+        ),
         None => println!("cache: in memory"),
     }
     println!("database: {}", config.db.display());
