@@ -37,7 +37,7 @@ async fn annotated_functions_reach_a_shared_cache() {
     // the types hash).
     let bytes = test_support::cache_keys::read_entry(&mut server.admin(), "attr:", "things/1")
         .expect("the entry is stored");
-    assert_eq!(bytes[0], 0xA1);
+    assert_eq!(bytes[0], 0xA2);
     assert_ne!(&bytes[9..17], &[0; 8], "a fingerprint is stored");
     // Another process sees the entry, written with the body's fingerprint: one that
     // asks with another fingerprint (another build) finds it stale.

@@ -363,7 +363,7 @@ async fn undecodable_bytes_are_a_miss_then_overwritten() {
         ("generated".into(), Served::Hit)
     );
     let bytes = cache_keys::read_entry(&mut admin, PREFIX, "k").expect("rewritten");
-    assert_eq!(bytes[0], 0xA1);
+    assert_eq!(bytes[0], 0xA2);
     assert_ne!(&bytes[1..], b"not a record at all");
     assert_eq!(a.stats().store_errors, 0);
 }

@@ -224,12 +224,8 @@ async fn reads_do_not_carry_values_over_max_value_bytes() {
     assert_eq!(keys.len(), 1, "{keys:?}");
     // Another process's huge value, in our record format's first byte.
     let mut huge = vec![b'x'; HUGE];
-    huge[0] = 0xA1;
-    let _: () = redis::cmd("SET")
-        .arg(&keys[0])
-        .arg(&huge)
-        .query(&mut admin)
-        .unwrap();
+    huge[0] = 0xA2;
+    test_support::cache_keys::write_entry(&mut admin, "big:", "big", &huge);
 
     let before = net_output_bytes(&mut admin);
     assert_eq!(

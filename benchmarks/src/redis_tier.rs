@@ -194,9 +194,17 @@ pub async fn cluster_hits(urls: &[String], n: usize) -> (Histogram<u64>, Histogr
         } else {
             raw_ns.saturating_record(elapsed);
         }
-        assert_eq!(got.len(), REDIS_VALUE_BYTES, "both answer with the stored value");
+        assert_eq!(
+            got.len(),
+            REDIS_VALUE_BYTES,
+            "both answer with the stored value"
+        );
         black_box(got);
     }
-    assert_eq!(ours.stats().store_errors, 0, "every hit came from the cluster");
+    assert_eq!(
+        ours.stats().store_errors,
+        0,
+        "every hit came from the cluster"
+    );
     (ours_ns, raw_ns)
 }

@@ -25,21 +25,63 @@ pub struct Record<V, T> {
 }
 
 /// A point in the order of makes: every record made after it was taken has a greater
-/// `made`. A clock would do, but two instants can be equal (a paused test clock, a
-/// coarse one); this order cannot.
+/// `made`. A clock alone would not do, as two instants can be equal (a paused test
+/// clock, a coarse one): the tick is the clock's reading in nanoseconds, pushed past
+/// the previous tick when it does not move, so this order is strict.
 pub(crate) fn tick() -> u64 {
-    static MAKES: AtomicU64 = AtomicU64::new(1);
-    MAKES.fetch_add(1, SeqCst)
+    tick_at(Instant::now())
+}
+
+static MAKES: AtomicU64 = AtomicU64::new(1);
+
+fn tick_at(now: Instant) -> u64 {
+    let at = made_at(now);
+    let previous = MAKES
+        .fetch_update(SeqCst, SeqCst, |last| Some(last.max(at - 1) + 1))
+        .unwrap_or_else(|last| last);
+    previous.max(at - 1) + 1
+}
+
+/// Where in the order of makes a record made at `at` stands, without taking a tick:
+/// for a record made elsewhere (another process, the shared tier), whose time of
+/// making this process learns afterwards. Ticks taken after `at` are greater (as
+/// long as ticks did not outrun the clock, which only a clock that stands still
+/// makes them do); ticks taken before are not.
+pub(crate) fn made_at(at: Instant) -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    let nanos = at.saturating_duration_since(start).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
 }
 
 impl<V, T> Record<V, T> {
     pub(crate) fn new(version: V, value: T, fingerprint: u64) -> Self {
+        let now = Instant::now();
         Record {
             version,
             value,
             fingerprint,
-            written_at: Instant::now(),
-            made: tick(),
+            written_at: now,
+            made: tick_at(now),
+            first_stale_read: OnceLock::new(),
+        }
+    }
+
+    /// A record whose value landed at `written_at`, elsewhere: read back from the
+    /// shared tier, with its age mapped onto this process's clock.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn made_earlier(
+        version: V,
+        value: T,
+        fingerprint: u64,
+        written_at: Instant,
+    ) -> Self {
+        Record {
+            version,
+            value,
+            fingerprint,
+            written_at,
+            made: made_at(written_at),
             first_stale_read: OnceLock::new(),
         }
     }

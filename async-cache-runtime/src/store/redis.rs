@@ -277,6 +277,10 @@ impl sealed::BackendPriv for Redis {
         self.shared.clear();
     }
 
+    fn expire(&self, locator: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.shared.clone().expire(locator.to_owned())
+    }
+
     fn lock_refresh(
         &self,
         locator: &str,
@@ -305,18 +309,25 @@ where
     V: Ord + Serialize + DeserializeOwned + Send + Sync + 'static,
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
-    /// No fallbacks nor marks here yet: every record found is live.
+    /// The near copy if it is live, else what Redis holds, with its standing on
+    /// Redis's clock (past its writer's expiry: a fallback; marked by `expire`).
     fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>> {
         let shared = &self.shared;
-        if let Some(record) = shared
+        if let Some(found) = shared
             .near
             .as_ref()
-            .and_then(|near| near.get::<V, T>(locator))
+            .and_then(|near| near.lookup::<V, T>(locator))
         {
-            return StoreFuture::ready(Ok(Some(live(record))));
+            return StoreFuture::ready(Ok(Some(found)));
         }
         StoreFuture::Boxed(Box::pin(async move {
-            shared.read(locator).await.map(|found| found.map(live))
+            shared.read(locator).await.map(|found| {
+                found.map(|stored| Found {
+                    record: stored.record,
+                    expired: stored.expired,
+                    marked: stored.marked,
+                })
+            })
         }))
     }
 
@@ -340,8 +351,6 @@ where
         )))
     }
 
-    /// The hard expiry only (no fallback window here yet); whether a write was
-    /// refused is not told: `true`.
     fn write_with<'a>(
         &'a self,
         locator: &'a str,
@@ -349,21 +358,12 @@ where
         options: WriteOptions,
         still_valid: StillValid<'a>,
     ) -> StoreFuture<'a, Result<bool, StoreError>> {
-        StoreFuture::Boxed(Box::pin(async move {
-            self.shared
-                .write(locator, record, options.expires_in, still_valid)
-                .await
-                .map(|()| true)
-        }))
-    }
-}
-
-/// A record read from Redis, which keeps no fallbacks nor marks yet.
-fn live<V, T>(record: Arc<Record<V, T>>) -> Found<V, T> {
-    Found {
-        record,
-        expired: false,
-        marked: false,
+        StoreFuture::Boxed(Box::pin(self.shared.write(
+            locator,
+            record,
+            options,
+            still_valid,
+        )))
     }
 }
 

@@ -106,19 +106,6 @@ impl Slots {
         self.epoch.load(SeqCst)
     }
 
-    /// The live record of these types under `locator` (what the near cache serves).
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    #[inline]
-    pub(crate) fn get<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
-    where
-        V: Send + Sync + 'static,
-        T: Send + Sync + 'static,
-    {
-        self.lookup(locator)
-            .filter(|found| !found.expired)
-            .map(|found| found.record)
-    }
-
     /// The record of these types under `locator`, live or a fallback, with its mark.
     #[inline]
     pub(crate) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>

@@ -3,8 +3,9 @@
 //! its own script (atomically with it, no extra round trip), and every process with
 //! a near cache subscribes and drops the copies the events name.
 //!
-//! An event is `<kind><origin>:<locator>`: kind `w` (a write), `i` (a removal) or
-//! `a` (`invalidate_all`, no locator); the origin is this store's random id, so a
+//! An event is `<kind><origin>:<locator>`: kind `w` (a write), `i` (a removal), `x`
+//! (an `expire`, which marks the copies it names outdated) or `a` (`invalidate_all`,
+//! no locator); the origin is this store's random id, so a
 //! process skips its own events (its near cache is already up to date). A write's
 //! event also names the version written (its MessagePack bytes, length-prefixed
 //! before the locator): a near copy of that version or a newer one is kept, an
@@ -38,6 +39,7 @@ const MIN_RESUBSCRIBE: Duration = Duration::from_millis(50);
 
 pub(super) const WRITE: u8 = b'w';
 pub(super) const REMOVE: u8 = b'i';
+pub(super) const EXPIRE: u8 = b'x';
 pub(super) const CLEAR: u8 = b'a';
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +177,13 @@ impl Shared {
                 }
             }
             REMOVE => drop_copy(body),
+            EXPIRE => {
+                if let Ok(locator) = std::str::from_utf8(body) {
+                    // A read under way does not put back an unmarked copy.
+                    self.entries.removals.fetch_add(1, SeqCst);
+                    near.mark(locator);
+                }
+            }
             CLEAR => {
                 let epoch = near.clear();
                 near.sweep(epoch);

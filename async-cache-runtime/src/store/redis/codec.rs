@@ -1,8 +1,17 @@
 //! The bytes of a record in Redis.
 //!
 //! ```text
-//! [tag: u8 = FORMAT][types: u64 LE][fingerprint: u64 LE][MessagePack of (version, value)]
+//! [tag: u8 = FORMAT][types: u64 LE][fingerprint: u64 LE]
+//! [written: 16 ASCII digits][expires_in: u64 LE][fail_safe: u64 LE][mark: u8]
+//! [MessagePack of (version, value)]
 //! ```
+//!
+//! `written` is when the value landed, in microseconds of Redis's clock: the write
+//! script stamps it there (its own `TIME`), so ages hold across processes whatever
+//! their clocks say; the encoder leaves zeros. `expires_in` and `fail_safe` are the
+//! writing call's, in microseconds (`u64::MAX`: none): whose options they are is the
+//! writer's (contract §6, crate docs). `mark` is 1 once `expire` marked the record
+//! outdated; the mark script sets it in place.
 //!
 //! `types` hashes the Rust names of the version and value types, so an entry written
 //! for other types is a miss even where its bytes would happen to decode. The tag
@@ -17,15 +26,54 @@
 //! value would be an eternal miss.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::store::Record;
 
-/// Version 1 of the layout above, MessagePack body.
-pub(crate) const FORMAT: u8 = 0xA1;
-const HEADER: usize = 1 + 8 + 8;
+/// Version 2 of the layout above, MessagePack body (version 1 had no time fields:
+/// its records are misses, replaced by the next write).
+pub(crate) const FORMAT: u8 = 0xA2;
+/// Where the write script stamps `written`, and how many digits it writes.
+pub(crate) const STAMP_AT: usize = 1 + 8 + 8;
+const STAMP_LEN: usize = 16;
+/// Where the mark script sets `mark`.
+pub(crate) const MARK_AT: usize = STAMP_AT + STAMP_LEN + 8 + 8;
+const HEADER: usize = MARK_AT + 1;
+/// A duration field that holds none.
+const NONE: u64 = u64::MAX;
+
+/// A record as stored, with the time fields of its header.
+pub(crate) struct Decoded<V, T> {
+    pub(crate) version: V,
+    pub(crate) value: T,
+    pub(crate) fingerprint: u64,
+    /// When it landed, in microseconds of Redis's clock.
+    pub(crate) written_us: u64,
+    pub(crate) expires_in: Option<Duration>,
+    pub(crate) fail_safe: Option<Duration>,
+    pub(crate) marked: bool,
+}
+
+fn micros(duration: Option<Duration>) -> u64 {
+    duration.map_or(NONE, |d| u64::try_from(d.as_micros()).unwrap_or(NONE))
+}
+
+fn duration(micros: u64) -> Option<Duration> {
+    (micros != NONE).then(|| Duration::from_micros(micros))
+}
+
+/// `bytes` as the write script stores them when its clock reads `written_us`.
+pub(crate) fn stamped(bytes: &[u8], written_us: u64) -> Vec<u8> {
+    let mut stamped = bytes.to_vec();
+    if stamped.len() >= HEADER {
+        stamped[STAMP_AT..STAMP_AT + STAMP_LEN]
+            .copy_from_slice(format!("{written_us:016}").as_bytes());
+    }
+    stamped
+}
 
 /// Why stored bytes are not a record of the caller's types.
 #[derive(Debug)]
@@ -63,20 +111,27 @@ pub(crate) fn types_hash<V, T>() -> u64 {
     u64::from_le_bytes(word)
 }
 
+/// The bytes of `record` written with `expires_in` and `fail_safe`, unstamped.
 pub(crate) fn encode<V: Serialize, T: Serialize>(
     record: &Record<V, T>,
+    expires_in: Option<Duration>,
+    fail_safe: Option<Duration>,
 ) -> Result<Vec<u8>, rmp_serde::encode::Error> {
-    let mut bytes = Vec::with_capacity(64);
+    let mut bytes = Vec::with_capacity(96);
     bytes.push(FORMAT);
     bytes.extend_from_slice(&types_hash::<V, T>().to_le_bytes());
     bytes.extend_from_slice(&record.fingerprint.to_le_bytes());
+    bytes.extend_from_slice(&[b'0'; STAMP_LEN]);
+    bytes.extend_from_slice(&micros(expires_in).to_le_bytes());
+    bytes.extend_from_slice(&micros(fail_safe).to_le_bytes());
+    bytes.push(0);
     rmp_serde::encode::write(&mut bytes, &(&record.version, &record.value))?;
     Ok(bytes)
 }
 
 pub(crate) fn decode<V: DeserializeOwned, T: DeserializeOwned>(
     bytes: &[u8],
-) -> Result<Record<V, T>, DecodeError> {
+) -> Result<Decoded<V, T>, DecodeError> {
     if bytes.len() < HEADER || bytes[0] != FORMAT {
         return Err(DecodeError::Format);
     }
@@ -89,13 +144,33 @@ pub(crate) fn decode<V: DeserializeOwned, T: DeserializeOwned>(
         return Err(DecodeError::Types);
     }
     let fingerprint = word(9);
+    let written_us = std::str::from_utf8(&bytes[STAMP_AT..STAMP_AT + STAMP_LEN])
+        .ok()
+        .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .ok_or(DecodeError::Format)?;
+    let expires_in = duration(word(STAMP_AT + STAMP_LEN));
+    let fail_safe = duration(word(STAMP_AT + STAMP_LEN + 8));
+    let marked = match bytes[MARK_AT] {
+        0 => false,
+        1 => true,
+        _ => return Err(DecodeError::Format),
+    };
     let mut body = &bytes[HEADER..];
     let (version, value) = rmp_serde::decode::from_read::<_, (V, T)>(&mut body)
         .map_err(|error| DecodeError::Body(error.to_string()))?;
     if !body.is_empty() {
         return Err(DecodeError::Body(format!("{} bytes left over", body.len())));
     }
-    Ok(Record::new(version, value, fingerprint))
+    Ok(Decoded {
+        version,
+        value,
+        fingerprint,
+        written_us,
+        expires_in,
+        fail_safe,
+        marked,
+    })
 }
 
 #[cfg(test)]
@@ -130,17 +205,51 @@ mod tests {
     #[test]
     fn round_trips_with_header() {
         let record = Record::new(20151210063911_u64, thing(), 0xfeed);
-        let bytes = encode(&record).unwrap();
+        let bytes = encode(&record, Some(Duration::from_secs(60)), None).unwrap();
         assert_eq!(bytes[0], FORMAT);
-        let back: Record<u64, Thing> = decode(&bytes).unwrap();
+        let back: Decoded<u64, Thing> = decode(&stamped(&bytes, 1_764_000_000_123_456)).unwrap();
         assert_eq!((back.version, back.fingerprint), (record.version, 0xfeed));
         assert_eq!(back.value, record.value);
+        assert_eq!(back.written_us, 1_764_000_000_123_456);
+        assert_eq!(
+            (back.expires_in, back.fail_safe, back.marked),
+            (Some(Duration::from_secs(60)), None, false)
+        );
+    }
+
+    #[test]
+    fn the_mark_and_the_writers_options_are_read_back() {
+        let record = Record::new(1_u64, "v".to_string(), 0);
+        let fail_safe = Some(Duration::from_millis(1500));
+        let mut bytes = encode(&record, None, fail_safe).unwrap();
+        bytes[MARK_AT] = 1;
+        let back: Decoded<u64, String> = decode(&bytes).unwrap();
+        assert_eq!(
+            (
+                back.written_us,
+                back.expires_in,
+                back.fail_safe,
+                back.marked
+            ),
+            (0, None, fail_safe, true)
+        );
+        bytes[MARK_AT] = 2;
+        assert!(matches!(
+            decode::<u64, String>(&bytes),
+            Err(DecodeError::Format)
+        ));
+        let mut unstamped = encode(&record, None, None).unwrap();
+        unstamped[STAMP_AT] = b'x';
+        assert!(matches!(
+            decode::<u64, String>(&unstamped),
+            Err(DecodeError::Format)
+        ));
     }
 
     #[test]
     fn rejects_what_is_not_ours() {
         let record = Record::new(1_u64, "v".to_string(), 0);
-        let bytes = encode(&record).unwrap();
+        let bytes = encode(&record, None, None).unwrap();
         assert!(matches!(
             decode::<u64, String>(b"garbage"),
             Err(DecodeError::Format)
@@ -191,7 +300,7 @@ mod tests {
             vec![Loose::Number(3), Loose::Text("three".into())],
             0,
         );
-        let back: Record<u64, Vec<Loose>> = decode(&encode(&record).unwrap()).unwrap();
+        let back: Decoded<u64, Vec<Loose>> = decode(&encode(&record, None, None).unwrap()).unwrap();
         assert_eq!(back.value, record.value);
         assert!(
             postcard::from_bytes::<Vec<Loose>>(&postcard::to_allocvec(&record.value).unwrap())

@@ -14,12 +14,63 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::link::duration_ms;
+use tokio::time::Instant;
+
 use super::{Shared, backplane, codec};
+use crate::store::sealed::WriteOptions;
 use crate::store::{Record, StillValid, StoreError};
 
 /// What a read of Redis finds: a record, nothing usable, or a fault.
-type Read<V, T> = Result<Option<Arc<Record<V, T>>>, StoreError>;
+type Read<V, T> = Result<Option<Stored<V, T>>, StoreError>;
+
+/// A record as found in Redis, with its standing when it was read, on this
+/// process's clock.
+pub(super) struct Stored<V, T> {
+    pub(super) record: Arc<Record<V, T>>,
+    /// Past its writer's `expires_in`: kept only as a fail-safe fallback.
+    pub(super) expired: bool,
+    /// Marked outdated by `expire`.
+    pub(super) marked: bool,
+    /// When it expires, on this process's clock.
+    pub(super) expires_at: Option<Instant>,
+    /// For a record this process just wrote, the tick its generation began at.
+    pub(super) since: Option<u64>,
+}
+
+impl<V, T> Stored<V, T> {
+    /// What `decoded` is when Redis's clock reads `now_us`: its age is measured on
+    /// Redis's clock alone and mapped onto this process's (written at `now - age`),
+    /// so every process sees one record equally old. `None` when it is past its
+    /// fallback window (Redis is about to drop it) or was never stamped.
+    fn at(decoded: codec::Decoded<V, T>, now_us: u64) -> Option<Self> {
+        if decoded.written_us == 0 {
+            return None;
+        }
+        let age = Duration::from_micros(now_us.saturating_sub(decoded.written_us));
+        let expired = decoded.expires_in.is_some_and(|ttl| age >= ttl);
+        if expired {
+            let past = age - decoded.expires_in.unwrap_or_default();
+            if !decoded.fail_safe.is_some_and(|max| past < max) {
+                return None;
+            }
+        }
+        let written_at = Instant::now().checked_sub(age)?;
+        Some(Stored {
+            expires_at: decoded
+                .expires_in
+                .and_then(|ttl| written_at.checked_add(ttl)),
+            record: Arc::new(Record::made_earlier(
+                decoded.version,
+                decoded.value,
+                decoded.fingerprint,
+                written_at,
+            )),
+            expired,
+            marked: decoded.marked,
+            since: None,
+        })
+    }
+}
 
 /// Compare-and-set attempts of one write before it gives up (other writers keep
 /// changing the entry: the newest of them stays).
@@ -54,8 +105,10 @@ enum Raw {
 }
 
 /// The `PX` of a write with `expires_in`: `0` for none.
+/// Rounded up: the key outlives the fallback window rather than cut it short.
 fn px(expires_in: Option<Duration>) -> u64 {
-    match expires_in.map(duration_ms) {
+    let ms = |ttl: Duration| u64::try_from(ttl.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+    match expires_in.map(ms) {
         Some(ms) if ms <= LONGEST_PX => ms.max(1),
         _ => 0,
     }
@@ -74,7 +127,7 @@ impl Shared {
         let removals = self.entries.removals.load(SeqCst);
         self.sync_clear().await?;
         self.sync_pending(locator).await?;
-        let (_, raw, pttl) = self.fetch_raw(locator).await?;
+        let (_, raw, now_us) = self.fetch_raw(locator).await?;
         let bytes = match raw {
             Raw::Absent => return Ok(None),
             Raw::TooLarge(length) => {
@@ -88,30 +141,44 @@ impl Shared {
             }
             Raw::Bytes(bytes) => bytes,
         };
-        let Some(record) = decode_logged::<V, T>(locator, &bytes) else {
+        let Some(stored) =
+            decode_logged::<V, T>(locator, &bytes).and_then(|decoded| Stored::at(decoded, now_us))
+        else {
             return Ok(None);
         };
-        if let Err(error) = self.register_build(record.fingerprint).await {
+        if let Err(error) = self.register_build(stored.record.fingerprint).await {
             tracing::debug!(%error, locator, "the record's build is not looked up yet");
         }
-        let record = Arc::new(record);
         if let Some(near) = &self.near {
-            near.offer(locator, &record, near_epoch, pttl, || {
+            near.offer(locator, &stored, near_epoch, || {
                 removals == self.entries.removals.load(SeqCst)
             });
         }
-        Ok(Some(record))
+        Ok(Some(stored))
     }
 
-    /// The no-downgrade rule across builds: whether `new` may replace `stored`.
+    /// The no-downgrade rule across builds and makes: whether `new`, whose
+    /// generation began at the tick `since`, may replace `stored` (contract §6.1,
+    /// §6.6, crate docs). An expired record gives way to any write, as in memory.
     async fn replaces<V: Ord, T>(
         self: &Arc<Self>,
         new: &Record<V, T>,
-        stored: &Record<V, T>,
+        stored: &Stored<V, T>,
+        since: Option<u64>,
     ) -> Result<bool, StoreError> {
+        if stored.expired {
+            return Ok(true);
+        }
+        let stored = &stored.record;
         Ok(match new.version.cmp(&stored.version) {
             Ordering::Greater => true,
             Ordering::Less => false,
+            // A newer make replaces an older one of the same build only: an older
+            // build's make never replaces a newer build's record (the builds do not
+            // fight, contract §5).
+            Ordering::Equal if stored.fingerprint == new.fingerprint => {
+                since.is_some_and(|since| stored.made < since)
+            }
             Ordering::Equal => {
                 !self
                     .build_is_current_now(stored.fingerprint, new.fingerprint)
@@ -120,19 +187,22 @@ impl Shared {
         })
     }
 
+    /// Writes `record` with the writing call's `expires_in` and `fail_safe`: the
+    /// key's `PX` is their sum, so Redis keeps the fallback exactly as long and no
+    /// longer. Says whether it was stored.
     pub(super) async fn write<V, T>(
         self: &Arc<Self>,
         locator: &str,
         record: &Arc<Record<V, T>>,
-        expires_in: Option<Duration>,
+        options: WriteOptions,
         still_valid: StillValid<'_>,
-    ) -> Result<(), StoreError>
+    ) -> Result<bool, StoreError>
     where
         V: Ord + Serialize + DeserializeOwned + Send + Sync + 'static,
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let max_value_bytes = self.entries.max_value_bytes;
-        let bytes = codec::encode(&**record)
+        let bytes = codec::encode(&**record, options.expires_in, options.fail_safe)
             .map_err(|error| StoreError(format!("the value does not serialize: {error}")))?;
         if bytes.len() > max_value_bytes {
             tracing::warn!(
@@ -141,10 +211,12 @@ impl Shared {
                 max_value_bytes,
                 "value too large for the shared tier: served, not stored"
             );
-            return Ok(());
+            return Ok(false);
         }
         let bytes: Arc<[u8]> = bytes.into();
-        let px = px(expires_in);
+        let px = px(options
+            .expires_in
+            .map(|ttl| ttl.saturating_add(options.fail_safe.unwrap_or_default())));
         let version_bytes = rmp_serde::to_vec(&record.version)
             .map_err(|error| StoreError(format!("the version does not serialize: {error}")))?;
         self.backplane_ready().await;
@@ -154,23 +226,26 @@ impl Shared {
         self.sync_pending(locator).await?;
         self.register_build(record.fingerprint).await?;
         for _ in 0..CAS_ATTEMPTS {
-            let (generation, current, pttl) = self.fetch_raw(locator).await?;
+            let (generation, current, now_us) = self.fetch_raw(locator).await?;
             if !still_valid() {
-                return Ok(()); // invalidated since the generation began
+                return Ok(false); // invalidated since the generation began
             }
             let expected = match &current {
                 Raw::Absent => String::new(),
                 Raw::TooLarge(_) => ">".to_owned(),
                 Raw::Bytes(current) => {
-                    if let Ok(stored) = codec::decode::<V, T>(current) {
-                        if !self.replaces(record, &stored).await? {
+                    let stored = codec::decode::<V, T>(current)
+                        .ok()
+                        .and_then(|decoded| Stored::at(decoded, now_us));
+                    if let Some(stored) = stored {
+                        if !self.replaces(record, &stored, options.since).await? {
                             // As new already: keep it, and remember it here.
                             if let Some(near) = &self.near {
-                                near.offer(locator, &Arc::new(stored), near_epoch, pttl, || {
+                                near.offer(locator, &stored, near_epoch, || {
                                     removals == self.entries.removals.load(SeqCst)
                                 });
                             }
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                     sha1_smol::Sha1::from(current).digest().to_string()
@@ -196,39 +271,48 @@ impl Shared {
                         .arg(max_value_bytes)
                         .arg(script.backplane.channel())
                         .arg(&event)
+                        .arg(codec::STAMP_AT)
                         .invoke_async::<i64>(&mut conn)
                         .await
                 })
                 .await?;
             match written {
-                1 => {
+                1.. => {
                     if !still_valid() {
                         // An invalidate came while the write was on its way: its
                         // removal may have reached Redis first.
-                        self.undo_write(locator, generation, &bytes).await;
-                        return Ok(());
+                        let stored = match u64::try_from(written) {
+                            Ok(stamp) if stamp > 1 => codec::stamped(&bytes, stamp),
+                            _ => bytes.to_vec(),
+                        };
+                        self.undo_write(locator, generation, &stored).await;
+                        return Ok(false);
                     }
                     if let Some(near) = &self.near {
-                        let pttl = if px == 0 {
-                            -1
-                        } else {
-                            i64::try_from(px).unwrap_or(-1)
+                        let written = Stored {
+                            record: record.clone(),
+                            expired: false,
+                            marked: false,
+                            expires_at: options
+                                .expires_in
+                                .and_then(|ttl| record.written_at.checked_add(ttl)),
+                            since: options.since,
                         };
-                        near.offer(locator, record, near_epoch, pttl, || {
+                        near.offer(locator, &written, near_epoch, || {
                             still_valid() && removals == self.entries.removals.load(SeqCst)
                         });
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
-                -1 => return Ok(()), // an invalidate_all came first
-                _ => {}              // the entry changed meanwhile: decide again
+                -1 => return Ok(false), // an invalidate_all came first
+                _ => {}                 // the entry changed meanwhile: decide again
             }
         }
         tracing::debug!(
             locator,
             "write given up: other writers kept changing the entry"
         );
-        Ok(())
+        Ok(false)
     }
 
     /// Deletes what this write stored, if it is still there; if Redis cannot be
@@ -286,6 +370,56 @@ impl Shared {
         result
     }
 
+    /// `expire`: marks the entry outdated in Redis, where it stays a fallback until
+    /// its own expiry plus its fail-safe window (contract §6.6, crate docs), and
+    /// here; made while Redis cannot be told, kept and applied once it answers, like
+    /// a removal.
+    pub(super) async fn expire(self: Arc<Self>, locator: String) -> Result<(), StoreError> {
+        self.backplane_ready().await;
+        // A read under way does not put back an unmarked copy of what it found.
+        self.entries.removals.fetch_add(1, SeqCst);
+        if let Some(near) = &self.near {
+            near.mark(&locator);
+        }
+        let result = async {
+            self.sync_clear().await?;
+            self.sync_pending(&locator).await?;
+            self.mark_in_redis(&locator).await
+        }
+        .await;
+        if result.is_err() {
+            self.pend_expire(&locator);
+        }
+        self.entries.removals.fetch_add(1, SeqCst);
+        if let Some(near) = &self.near {
+            near.mark(&locator);
+        }
+        result
+    }
+
+    /// The mark script, nothing else.
+    pub(super) async fn mark_in_redis(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
+        let script = self.clone();
+        let keys = self.keys.locator(locator);
+        let event = self.backplane.event(backplane::EXPIRE, locator);
+        self.link
+            .run(move |mut conn| async move {
+                script
+                    .scripts
+                    .mark
+                    .key(&keys.generation)
+                    .key(&keys.entry)
+                    .arg(&[codec::FORMAT][..])
+                    .arg(codec::MARK_AT)
+                    .arg(script.backplane.channel())
+                    .arg(&event)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await
+            .map(drop)
+    }
+
     /// The removal script, nothing else.
     pub(super) async fn remove_in_redis(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
         let script = self.clone();
@@ -306,13 +440,13 @@ impl Shared {
             .map(drop)
     }
 
-    /// The generation, what is stored under `locator` and its remaining time to live
-    /// in ms (negative: none).
-    async fn fetch_raw(self: &Arc<Self>, locator: &str) -> Result<(String, Raw, i64), StoreError> {
+    /// The generation, what is stored under `locator`, and Redis's clock when it was
+    /// read (microseconds).
+    async fn fetch_raw(self: &Arc<Self>, locator: &str) -> Result<(String, Raw, u64), StoreError> {
         let script = self.clone();
         let keys = self.keys.locator(locator);
         let max_value_bytes = self.entries.max_value_bytes;
-        let (generation, bytes, pttl, length) = self
+        let (generation, bytes, _pttl, length, now_us) = self
             .link
             .run(move |mut conn| async move {
                 script
@@ -321,7 +455,7 @@ impl Shared {
                     .key(&keys.generation)
                     .key(&keys.entry)
                     .arg(max_value_bytes)
-                    .invoke_async::<(String, Option<Vec<u8>>, i64, i64)>(&mut conn)
+                    .invoke_async::<(String, Option<Vec<u8>>, i64, i64, String)>(&mut conn)
                     .await
             })
             .await?;
@@ -330,11 +464,14 @@ impl Shared {
             None if length > 0 => Raw::TooLarge(length),
             None => Raw::Absent,
         };
-        Ok((generation, raw, pttl))
+        let now_us = now_us
+            .parse()
+            .map_err(|_| StoreError(format!("Redis's clock reads {now_us:?}")))?;
+        Ok((generation, raw, now_us))
     }
 }
 
-fn decode_logged<V, T>(locator: &str, bytes: &[u8]) -> Option<Record<V, T>>
+fn decode_logged<V, T>(locator: &str, bytes: &[u8]) -> Option<codec::Decoded<V, T>>
 where
     V: DeserializeOwned,
     T: DeserializeOwned,

@@ -6,11 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::runtime::Handle;
 
 use super::Shared;
 use super::link::Node;
 use crate::store::StoreError;
+
+/// Scripts under way at once on a cluster's connection (a clear's or a sweep's, one
+/// per bucket): enough to keep every primary busy, few enough not to swamp them.
+const CONCURRENT_SCRIPTS: usize = 32;
 
 /// The clears this process asked for, and how many of them have reached Redis.
 #[derive(Default)]
@@ -48,21 +53,32 @@ impl Shared {
         let script = self.clone();
         let event = self.backplane.event(super::backplane::CLEAR, "");
         let keys = self.keys.generations();
+        let cluster = self.link.is_cluster();
         self.link
             .run(move |mut conn| async move {
-                let bumps = keys.iter().map(|key| {
-                    let mut conn = conn.clone();
-                    let script = &script;
-                    async move {
-                        script
-                            .scripts
-                            .next_generation
-                            .key(key)
-                            .invoke_async::<u64>(&mut conn)
-                            .await
+                let next = &script.scripts.next_generation;
+                if cluster {
+                    // One script per bucket (each its own slot), all under way at
+                    // once; loaded first, so that they do not all miss it.
+                    next.prepare_invoke().load_async(&mut conn).await?;
+                    let bumps = keys.iter().cloned().map(|key| {
+                        let (mut conn, script) = (conn.clone(), script.clone());
+                        async move {
+                            let next = &script.scripts.next_generation;
+                            next.key(key).invoke_async::<u64>(&mut conn).await
+                        }
+                    });
+                    futures_util::stream::iter(bumps)
+                        .buffer_unordered(CONCURRENT_SCRIPTS)
+                        .try_collect::<Vec<u64>>()
+                        .await?;
+                } else {
+                    let mut bump = next.prepare_invoke();
+                    for key in keys.iter() {
+                        bump.key(key);
                     }
-                });
-                futures_util::future::try_join_all(bumps).await?;
+                    bump.invoke_async::<u64>(&mut conn).await?;
+                }
                 redis::cmd("PUBLISH")
                     .arg(script.backplane.channel())
                     .arg(&event)
@@ -116,6 +132,7 @@ impl Shared {
 
     async fn sweep_node(self: &Arc<Self>, node: Node) -> Result<u64, StoreError> {
         let pattern = self.keys.entry_pattern();
+        let cluster = self.link.is_cluster();
         let mut cursor = 0_u64;
         let mut swept = 0_u64;
         loop {
@@ -132,31 +149,35 @@ impl Shared {
                     conn.query_on::<(u64, Vec<Vec<u8>>)>(&on, &scan).await
                 })
                 .await?;
+            // Pairs of a bucket's generation key and one of its entries; on a
+            // cluster, one script per bucket (one slot), else one for the page.
             let mut by_bucket: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
             for key in keys {
                 if let Some(generation) = self.keys.generation_of_entry(&key) {
-                    by_bucket
-                        .entry(generation.to_owned())
-                        .or_default()
-                        .push(key);
+                    let bucket = if cluster { generation } else { "" };
+                    let pairs = by_bucket.entry(bucket.to_owned()).or_default();
+                    pairs.push(generation.as_bytes().to_vec());
+                    pairs.push(key);
                 }
             }
             let script = self.clone();
             swept += self
                 .link
                 .run(move |conn| async move {
-                    let sweeps = by_bucket.iter().map(|(generation, entries)| {
-                        let mut conn = conn.clone();
-                        let script = &script;
+                    let sweeps = by_bucket.into_values().map(|pairs| {
+                        let (mut conn, script) = (conn.clone(), script.clone());
                         async move {
-                            let mut sweep = script.scripts.sweep.key(generation);
-                            for entry in entries {
-                                sweep.key(entry);
+                            let mut call = script.scripts.sweep.prepare_invoke();
+                            for key in &pairs {
+                                call.key(key);
                             }
-                            sweep.invoke_async::<u64>(&mut conn).await
+                            call.invoke_async::<u64>(&mut conn).await
                         }
                     });
-                    let counts = futures_util::future::try_join_all(sweeps).await?;
+                    let counts: Vec<u64> = futures_util::stream::iter(sweeps)
+                        .buffer_unordered(CONCURRENT_SCRIPTS)
+                        .try_collect()
+                        .await?;
                     Ok(counts.into_iter().sum::<u64>())
                 })
                 .await?;

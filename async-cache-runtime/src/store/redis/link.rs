@@ -184,6 +184,11 @@ impl Link {
         self.timeout
     }
 
+    /// Whether this is a Redis Cluster, where one script may touch one slot only.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.clients, Ok(Clients::Cluster(..)))
+    }
+
     /// The clients for the connections that are not commands (the subscription):
     /// the server's, or one per cluster node given, to be tried in turn (a cluster
     /// broadcasts `PUBLISH` to every node, so any node's subscription hears all).

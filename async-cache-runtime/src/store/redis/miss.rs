@@ -128,8 +128,12 @@ impl Shared {
             }
             tokio::time::sleep(POLL.min(deadline - now)).await;
             match self.read::<V, T>(locator).await {
-                Ok(Some(record)) if self.is_current_record(&record, version, fingerprint) => {
-                    return MissLock::Landed(record);
+                Ok(Some(stored))
+                    if !stored.expired
+                        && !stored.marked
+                        && self.is_current_record(&stored.record, version, fingerprint) =>
+                {
+                    return MissLock::Landed(stored.record);
                 }
                 Ok(_) => {} // not yet: take the lock if it is gone, else wait on
                 Err(_) => return MissLock::Generate,

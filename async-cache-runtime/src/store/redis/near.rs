@@ -8,7 +8,8 @@ use moka::sync::Cache as Moka;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::store::Record;
+use super::entries::Stored;
+use crate::store::sealed::Found;
 use crate::store::slots::{Expiry, Slots};
 
 pub(super) struct Near {
@@ -39,35 +40,42 @@ impl Near {
         self.slots.epoch()
     }
 
-    pub(super) fn get<V, T>(&self, locator: &str) -> Option<Arc<Record<V, T>>>
+    /// The live copy under `locator`, with its `expire` mark. A copy past its
+    /// expiry is not served from here: Redis decides what is a fallback.
+    pub(super) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
     where
         V: Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        self.slots.get(locator)
+        self.slots.lookup(locator).filter(|found| !found.expired)
     }
 
     /// Offers a record read from or written to Redis, kept for the near cache's ttl
-    /// and no longer than its Redis expiry (`pttl` in ms; negative: none), unless a
-    /// clear came since `since` or `admit` says no (a removal came since the read).
+    /// and no longer than its expiry, unless a clear came since `since` or `admit`
+    /// says no (a removal came since the read). A record past its expiry or marked
+    /// by `expire` is not kept: what Redis holds of it is read each time, until it is
+    /// replaced.
     pub(super) fn offer<V, T>(
         &self,
         locator: &str,
-        record: &Arc<Record<V, T>>,
+        stored: &Stored<V, T>,
         since: u64,
-        pttl: i64,
         admit: impl FnOnce() -> bool,
     ) where
         V: Ord + DeserializeOwned + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        let ttl = match u64::try_from(pttl) {
-            Ok(ms) => self.ttl.min(Duration::from_millis(ms)),
-            Err(_) => self.ttl,
-        };
-        if ttl.is_zero() {
+        if stored.expired || stored.marked {
             return;
         }
+        let Some(until) = Instant::now().checked_add(self.ttl) else {
+            return;
+        };
+        let expires_at = stored.expires_at.map_or(until, |at| at.min(until));
+        if expires_at <= Instant::now() {
+            return;
+        }
+        let record = &stored.record;
         let admit = || {
             let admitted = admit();
             if admitted {
@@ -76,22 +84,32 @@ impl Near {
                 // the newer copy in the slot, which costs a round trip.
                 let copy = record.clone();
                 let keeper: Keeper = Arc::new(move |version: &[u8]| {
-                    rmp_serde::from_slice::<V>(version).is_ok_and(|v| copy.version >= v)
+                    rmp_serde::from_slice::<V>(version).is_ok_and(|v| copy.version > v)
                 });
                 self.keepers.insert(locator.to_owned(), keeper);
             }
             admitted
         };
         let expiry = Expiry {
-            expires_at: Instant::now().checked_add(ttl),
+            expires_at: Some(expires_at),
             fallback_until: None,
         };
+        // A newer make of the same version (a refresh by age, a `put`) replaces an
+        // older copy, as in memory.
+        let made_since = stored.since.or(Some(record.made));
         self.slots
-            .offer(locator, record, expiry, None, Some(since), admit);
+            .offer(locator, record, expiry, made_since, Some(since), admit);
+    }
+
+    /// Marks the copy of `locator` outdated (`expire`), here or in another process.
+    pub(super) fn mark(&self, locator: &str) {
+        self.slots.mark(locator);
     }
 
     /// Another process wrote `version` (MessagePack) under `locator`: whether the
-    /// copy here is at least as new, and is kept.
+    /// copy here is of a newer version, and is kept. A copy of that version goes
+    /// too: the write was a newer make of it (a refresh by age, a `put`), or the
+    /// no-downgrade rule would have refused it.
     pub(super) fn keeps(&self, locator: &str, version: &[u8]) -> bool {
         self.keepers
             .get(locator)

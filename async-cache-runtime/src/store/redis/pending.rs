@@ -1,4 +1,5 @@
-//! Invalidations that did not reach Redis (it was unreachable, or backing off): kept,
+//! Invalidations (and `expire` marks) that did not reach Redis (it was unreachable,
+//! or backing off): kept,
 //! and applied once Redis answers, by a retry task and before any access to the same
 //! locator. Until then this process does not serve the entry: a read or write of a
 //! pending locator first applies its removal, and fails (the caller generates) while
@@ -20,11 +21,19 @@ pub(super) const MAX_PENDING: usize = 10_000;
 /// The retry task's pause between attempts when the back-off is shorter.
 const MIN_RETRY: Duration = Duration::from_millis(20);
 
+/// What is pending for a locator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Op {
+    Remove,
+    /// `expire`: a removal pending for the same locator already covers it.
+    Mark,
+}
+
 #[derive(Default)]
 pub(super) struct Pending {
-    /// Locator -> the number of the latest removal asked for it: an older attempt
-    /// that succeeds does not forget a newer one.
-    removals: Mutex<HashMap<String, u64>>,
+    /// Locator -> the number of the latest operation asked for it, and which: an
+    /// older attempt that succeeds does not forget a newer one.
+    removals: Mutex<HashMap<String, (u64, Op)>>,
     /// `removals.len()`, read without the lock on every access.
     count: AtomicUsize,
     next: AtomicU64,
@@ -32,13 +41,13 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u64, Op)>> {
         self.removals
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn number(&self, locator: &str) -> Option<u64> {
+    fn number(&self, locator: &str) -> Option<(u64, Op)> {
         if self.count.load(SeqCst) == 0 {
             return None;
         }
@@ -48,7 +57,10 @@ impl Pending {
     /// Forgets `locator`'s removal if it is still the one numbered `number`.
     fn done(&self, locator: &str, number: u64) {
         let mut removals = self.lock();
-        if removals.get(locator) == Some(&number) {
+        if removals
+            .get(locator)
+            .is_some_and(|&(held, _)| held == number)
+        {
             removals.remove(locator);
             self.count.store(removals.len(), SeqCst);
         }
@@ -69,11 +81,24 @@ impl Pending {
 impl Shared {
     /// Keeps the removal of `locator`, which did not reach Redis, for later.
     pub(super) fn pend_removal(self: &Arc<Self>, locator: &str) {
+        self.pend(locator, Op::Remove);
+    }
+
+    /// Keeps the `expire` of `locator`, which did not reach Redis, for later.
+    pub(super) fn pend_expire(self: &Arc<Self>, locator: &str) {
+        self.pend(locator, Op::Mark);
+    }
+
+    fn pend(self: &Arc<Self>, locator: &str, op: Op) {
         let pending = &self.pending;
         let overflow = {
             let mut removals = pending.lock();
             let number = pending.next.fetch_add(1, SeqCst);
-            removals.insert(locator.to_owned(), number);
+            let op = match removals.get(locator) {
+                Some((_, Op::Remove)) => Op::Remove,
+                _ => op,
+            };
+            removals.insert(locator.to_owned(), (number, op));
             pending.count.store(removals.len(), SeqCst);
             removals.len() > MAX_PENDING
         };
@@ -93,11 +118,18 @@ impl Shared {
     pub(super) async fn sync_pending(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
         match self.pending.number(locator) {
             None => Ok(()),
-            Some(number) => {
-                self.remove_in_redis(locator).await?;
+            Some((number, op)) => {
+                self.apply(locator, op).await?;
                 self.pending.done(locator, number);
                 Ok(())
             }
+        }
+    }
+
+    async fn apply(self: &Arc<Self>, locator: &str, op: Op) -> Result<(), StoreError> {
+        match op {
+            Op::Remove => self.remove_in_redis(locator).await,
+            Op::Mark => self.mark_in_redis(locator).await,
         }
     }
 
@@ -132,14 +164,14 @@ impl Shared {
     /// Applies every pending removal, stopping at the first fault.
     async fn flush_pending(self: &Arc<Self>) -> Result<(), StoreError> {
         self.sync_clear().await?;
-        let batch: Vec<(String, u64)> = self
+        let batch: Vec<(String, (u64, Op))> = self
             .pending
             .lock()
             .iter()
-            .map(|(locator, &number)| (locator.clone(), number))
+            .map(|(locator, &pending)| (locator.clone(), pending))
             .collect();
-        for (locator, number) in batch {
-            self.remove_in_redis(&locator).await?;
+        for (locator, (number, op)) in batch {
+            self.apply(&locator, op).await?;
             self.pending.done(&locator, number);
         }
         Ok(())

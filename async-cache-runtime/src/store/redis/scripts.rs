@@ -41,22 +41,43 @@ local function length(key, gen)
 end
 ";
 
+/// Redis's clock, the one clock every process shares (contract §6: ages hold across
+/// processes). `now_us()`: microseconds, as a 16-digit string. `stamped(bytes, at)`:
+/// the bytes with that string written over their 16 bytes after offset `at` (`0`, or
+/// bytes too short: unchanged), and the time written as a number (`0` when none).
+const TIME: &str = r"
+local function now_us()
+  local now = redis.call('TIME')
+  return string.format('%010d%06d', tonumber(now[1]), tonumber(now[2]))
+end
+local function stamped(bytes, at)
+  if at == 0 or #bytes < at + 16 then return bytes, 0 end
+  if redis.replicate_commands then redis.replicate_commands() end
+  local stamp = now_us()
+  return string.sub(bytes, 1, at) .. stamp .. string.sub(bytes, at + 17), tonumber(stamp)
+end
+";
+
 /// `KEYS` generation, entry; `ARGV[1]` largest value in bytes. Returns
-/// `{generation, bytes or nil, PTTL, length}`: the bytes are left out (nil, with
-/// their length) when they are longer than the largest value.
+/// `{generation, bytes or nil, PTTL, length, now}`: the bytes are left out (nil,
+/// with their length) when they are longer than the largest value; `now` is Redis's
+/// clock (`now_us`), against which the record's stamp gives its age.
 const READ: &str = r"
 local gen = generation(KEYS[1])
 local n = length(KEYS[2], gen)
-if n == 0 then return {gen, false, -2, 0} end
-if n > tonumber(ARGV[1]) then return {gen, false, redis.call('PTTL', KEYS[2]), n} end
-return {gen, redis.call('HGET', KEYS[2], 'v'), redis.call('PTTL', KEYS[2]), n}
+local now = now_us()
+if n == 0 then return {gen, false, -2, 0, now} end
+if n > tonumber(ARGV[1]) then return {gen, false, redis.call('PTTL', KEYS[2]), n, now} end
+return {gen, redis.call('HGET', KEYS[2], 'v'), redis.call('PTTL', KEYS[2]), n, now}
 ";
 
 /// Compare-and-set. `KEYS` generation, entry; `ARGV` expected generation, what is
 /// expected (`''`: absent; `'>'`: a value longer than `ARGV[5]` bytes; else the
 /// SHA-1 of the expected bytes), new bytes, expiry in ms (`'0'`: none), largest
-/// value in bytes, backplane channel, event. Returns 1 when written, 0 when the
-/// entry changed, -1 when the generation changed (an `invalidate_all` won).
+/// value in bytes, backplane channel, event, offset of the time stamp in the new
+/// bytes (`stamped`). Returns the time stamped (a positive number; 1 when nothing
+/// was stamped) when written, 0 when the entry changed, -1 when the generation
+/// changed (an `invalidate_all` won).
 const COMPARE_AND_SET: &str = r"
 local gen = generation(KEYS[1])
 if gen ~= ARGV[1] then return -1 end
@@ -68,11 +89,34 @@ elseif ARGV[2] == '>' then
 else
   if n == 0 or redis.sha1hex(redis.call('HGET', KEYS[2], 'v')) ~= ARGV[2] then return 0 end
 end
+local value, written = stamped(ARGV[3], tonumber(ARGV[8]))
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'g', gen, 'v', ARGV[3])
+redis.call('HSET', KEYS[2], 'g', gen, 'v', value)
 if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 redis.call('PUBLISH', ARGV[6], ARGV[7])
+if written > 0 then return written end
 return 1
+";
+
+/// `expire`: marks the record outdated in place, keeping its time to live (`HSET`
+/// leaves the key's expiry as it is). `KEYS` generation, entry; `ARGV` format tag
+/// (one byte), offset of the mark byte, backplane channel, event. Only a record of
+/// that format, of the current generation, is marked; the event goes out either
+/// way, as `REMOVE`'s does. Returns 1 when marked.
+const MARK: &str = r"
+local gen = generation(KEYS[1])
+local at = tonumber(ARGV[2])
+local marked = 0
+if length(KEYS[2], gen) > at then
+  local current = redis.call('HGET', KEYS[2], 'v')
+  if string.sub(current, 1, 1) == ARGV[1] then
+    local value = string.sub(current, 1, at) .. '\1' .. string.sub(current, at + 2)
+    redis.call('HSET', KEYS[2], 'v', value)
+    marked = 1
+  end
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return marked
 ";
 
 /// `KEYS[1]` entry; `ARGV` backplane channel, event. The event goes out even when
@@ -99,23 +143,27 @@ end
 return 0
 ";
 
-/// `invalidate_all`, in one bucket: its next generation. `KEYS[1]` the bucket's
-/// generation key.
+/// `invalidate_all`: the next generation of every bucket given. `KEYS` the buckets'
+/// generation keys (on a cluster, of one slot). Returns how many were bumped.
 const NEXT_GENERATION: &str = r"
-generation(KEYS[1])
-return redis.call('INCR', KEYS[1])
+for i = 1, #KEYS do
+  generation(KEYS[i])
+  redis.call('INCR', KEYS[i])
+end
+return #KEYS
 ";
 
-/// The sweep after `invalidate_all`: deletes those of the entries given (all of
-/// one bucket) that are of another generation than the bucket's. `KEYS` the
-/// bucket's generation key, then entries. Returns how many were deleted.
+/// The sweep after `invalidate_all`: deletes those of the entries given that are of
+/// another generation than their bucket's. `KEYS` pairs of a bucket's generation
+/// key and one of its entries (on a cluster, all of one slot). Returns how many
+/// were deleted.
 const SWEEP: &str = r"
-local gen = generation(KEYS[1])
 local swept = 0
-for i = 2, #KEYS do
-  local g = redis.pcall('HGET', KEYS[i], 'g')
+for i = 1, #KEYS - 1, 2 do
+  local gen = generation(KEYS[i])
+  local g = redis.pcall('HGET', KEYS[i + 1], 'g')
   if type(g) == 'string' and g ~= gen then
-    swept = swept + redis.call('UNLINK', KEYS[i])
+    swept = swept + redis.call('UNLINK', KEYS[i + 1])
   end
 end
 return swept
@@ -162,6 +210,7 @@ return 0
 pub(super) struct Scripts {
     pub(super) read: Script,
     pub(super) compare_and_set: Script,
+    pub(super) mark: Script,
     pub(super) remove: Script,
     pub(super) delete_if: Script,
     pub(super) next_generation: Script,
@@ -175,9 +224,11 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Self {
         let with_generation = |body: &str| Script::new(&format!("{GENERATION}{body}"));
+        let with_time = |body: &str| Script::new(&format!("{GENERATION}{TIME}{body}"));
         Scripts {
-            read: with_generation(READ),
-            compare_and_set: with_generation(COMPARE_AND_SET),
+            read: with_time(READ),
+            compare_and_set: with_time(COMPARE_AND_SET),
+            mark: with_generation(MARK),
             remove: Script::new(REMOVE),
             delete_if: with_generation(DELETE_IF),
             next_generation: with_generation(NEXT_GENERATION),
