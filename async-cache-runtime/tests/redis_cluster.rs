@@ -437,35 +437,60 @@ async fn the_miss_lock_and_the_refresh_lock_hold_over_a_cluster() {
     }
 }
 
+/// The near caches' subscriptions on `node`.
+fn subscribers(cluster: &RedisCluster, node: usize) -> u64 {
+    let (_, count): (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{PREFIX}swr:events"))
+        .query(&mut cluster.node(node).admin())
+        .unwrap();
+    count
+}
+
 /// A primary killed mid-traffic: its replica takes over. Every fetch is answered
 /// meanwhile (from the cluster, or generated in the caller while the slot has no
 /// primary, counted in `store_errors`), and the cache is back on the cluster
-/// without a restart.
+/// without a restart. The primary killed is the node the near caches subscribe to
+/// first: their subscription moves to another node, and coherence comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_is_survived_and_recovered_from_without_a_restart() {
     let mut cluster = RedisCluster::start_with_replicas(3, 1);
-    let cache = builder(&cluster)
-        .command_timeout(Duration::from_millis(200))
-        .fault_backoff(Duration::from_millis(100))
-        .build();
+    let process = || {
+        builder(&cluster)
+            .command_timeout(Duration::from_millis(200))
+            .fault_backoff(Duration::from_millis(100))
+    };
+    let cache = process().build();
+    let near = process().near_cache(Duration::from_secs(600)).build();
+    // A locator served by node 0, the first node given.
+    let locator = (0..)
+        .map(|i| format!("k{i}"))
+        .find(|locator| cluster.node_serving(&cache_keys::entry(PREFIX, locator)) == 0)
+        .unwrap();
+    let locator = locator.as_str();
+    let entry = cache_keys::entry(PREFIX, locator);
     let runs = Runs::default();
-    assert_eq!(served(&cache, "k", 1, &runs).await.1, Served::Miss);
-    assert_eq!(served(&cache, "k", 1, &runs).await.1, Served::Hit);
-    let entry = cache_keys::entry(PREFIX, "k");
-    let primary = cluster.node_serving(&entry);
-    let replica = cluster.replicas_of(primary)[0];
+    assert_eq!(served(&cache, locator, 1, &runs).await.1, Served::Miss);
+    assert_eq!(served(&cache, locator, 1, &runs).await.1, Served::Hit);
+    assert_eq!(served(&near, locator, 1, &runs).await.1, Served::Hit);
+    assert_eq!(
+        subscribers(&cluster, 0),
+        1,
+        "the near cache listens on node 0"
+    );
+    let replica = cluster.replicas_of(0)[0];
     // The write reached the replica before the primary goes.
     let _: u64 = redis::cmd("WAIT")
         .arg(1)
         .arg(2000)
-        .query(&mut cluster.node(primary).admin())
+        .query(&mut cluster.node(0).admin())
         .unwrap();
-    cluster.node_mut(primary).kill();
+    cluster.node_mut(0).kill();
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut answered = 0_u64;
     loop {
-        let (value, how) = served(&cache, "k", 1, &runs).await;
+        let (value, how) = served(&cache, locator, 1, &runs).await;
         assert_eq!(value, "generated", "every fetch answered");
         answered += 1;
         let promoted = cluster.node(replica).ping() && cluster.node_serving(&entry) == replica;
@@ -485,19 +510,113 @@ async fn a_failover_is_survived_and_recovered_from_without_a_restart() {
 
     // Recovered: hits and writes on the promoted replica, with no new faults.
     let errors = cache.stats().store_errors;
-    assert_eq!(served(&cache, "k", 1, &runs).await.1, Served::Hit);
+    assert_eq!(served(&cache, locator, 1, &runs).await.1, Served::Hit);
     assert_eq!(served(&cache, "other", 1, &runs).await.1, Served::Miss);
     assert_eq!(served(&cache, "other", 1, &runs).await.1, Served::Hit);
     let (_, how) = cache
-        .fetch_served("k", 2_u64, FetchOptions::new(), runs.make("v2"))
+        .fetch_served(locator, 2_u64, FetchOptions::new(), runs.make("v2"))
         .await;
     assert_eq!(how, Served::Stale);
     cache.wait_for_refreshes().await;
     assert_eq!(
         cache
-            .fetch_served("k", 2_u64, FetchOptions::new(), runs.make("unused"))
+            .fetch_served(locator, 2_u64, FetchOptions::new(), runs.make("unused"))
             .await,
         ("v2".into(), Served::Hit)
     );
     assert_eq!(cache.stats().store_errors, errors, "faults after recovery");
+
+    // The near cache subscribed again on another node, and hears writes again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (1..cluster.nodes().len())
+        .map(|node| subscribers(&cluster, node))
+        .sum::<u64>()
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the near cache did not subscribe again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = |version: u64| {
+        near.fetch_with(locator, 0_u64, FetchOptions::new(), move || async move {
+            format!("absent at {version}")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen(2).await != "v2" {
+        assert!(Instant::now() < deadline, "the near cache never saw v2");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cache
+        .fetch_with(
+            locator,
+            3_u64,
+            FetchOptions::new().force_sync(true),
+            runs.make("v3"),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while seen(3).await != "v3" {
+        assert!(
+            Instant::now() < deadline,
+            "the near cache (ttl 10 min) did not hear of v3"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What a hit over the cluster costs against a raw cluster `GET` of the same
+/// payload through the `redis` crate's own cluster connection (printed with
+/// `--nocapture`; numbers worth reading come from `--release`, and the benchmark
+/// report has the row). A hit stays one round trip: one script on one slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_a_cluster_hit_against_a_raw_cluster_get() {
+    const HITS: usize = 3000;
+    let cluster = RedisCluster::start(3);
+    let cache = cache(&cluster);
+    let value = "x".repeat(1024);
+    let stored = value.clone();
+    cache.fetch("k", 1_u64, move || async move { stored }).await;
+    let mut raw = redis::cluster::ClusterClient::new(cluster.urls())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("raw")
+        .arg(&value)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let (mut ours, mut theirs) = (Vec::with_capacity(HITS), Vec::with_capacity(HITS));
+    for _ in 0..HITS {
+        let start = Instant::now();
+        let hit: String = cache
+            .fetch("k", 1_u64, || async { unreachable!("a hit") })
+            .await;
+        ours.push(start.elapsed());
+        assert_eq!(hit.len(), 1024);
+        let start = Instant::now();
+        let got: Vec<u8> = redis::cmd("GET")
+            .arg("raw")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        theirs.push(start.elapsed());
+        assert_eq!(got.len(), 1024);
+    }
+    ours.sort();
+    theirs.sort();
+    let (ours_p50, theirs_p50) = (ours[HITS / 2], theirs[HITS / 2]);
+    println!(
+        "1 KiB hit over the cluster p50 {ours_p50:?}; raw cluster GET p50 {theirs_p50:?}; ratio {:.2}x",
+        ours_p50.as_secs_f64() / theirs_p50.as_secs_f64()
+    );
+    assert!(
+        ours_p50 < theirs_p50 * 3,
+        "a hit costs more than one round trip"
+    );
+    assert_eq!(cache.stats().store_errors, 0);
 }

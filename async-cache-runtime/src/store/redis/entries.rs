@@ -50,7 +50,7 @@ impl<V, T> Stored<V, T> {
         let expired = decoded.expires_in.is_some_and(|ttl| age >= ttl);
         if expired {
             let past = age - decoded.expires_in.unwrap_or_default();
-            if !decoded.fail_safe.is_some_and(|max| past < max) {
+            if decoded.fail_safe.is_none_or(|max| past >= max) {
                 return None;
             }
         }
