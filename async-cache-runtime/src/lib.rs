@@ -242,10 +242,10 @@
 //! `"fail_safe"`); and [`Stats::fail_safe_hits`], [`Stats::soft_timeouts`],
 //! [`Stats::refreshes_backed_off`].
 //!
-//! *Status.* §6.1-§6.4 and §6.6 hold on the in-memory store. Not built yet: the
-//! trailing refresh (§6.5); and on the shared tier, ages across processes (an entry
-//! read from Redis is as old as that read), fallbacks kept in Redis past the expiry,
-//! and `expire` keeping its fallback (there it removes).
+//! *Status.* §6.1-§6.4 and §6.6 hold on the in-memory store and on the shared tier
+//! (there, ages are measured on Redis's clock, the same in every process; a fallback
+//! stays in Redis for `expires_in + fail_safe`; `expire` marks the record in place).
+//! Not built yet: the trailing refresh (§6.5).
 //!
 //! [`Stats`] gains `fail_safe_hits`, `soft_timeouts` and `refreshes_backed_off`. Every
 //! completed fetch counts exactly once in `hits`, `stale_hits`, `misses`,

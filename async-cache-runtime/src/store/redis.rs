@@ -81,11 +81,16 @@ use scripts::Scripts;
 /// (an empty one included).
 ///
 /// The record is
-/// `[format tag: 1 byte][types: 8][fingerprint: 8][MessagePack of (version, value)]`
-/// with a `PX` expiry when the fetch set [`expires_in`](crate::FetchOptions::expires_in).
-/// The tag names the layout, `types` hashes the Rust names of the version and value
-/// types, and the fingerprint is that of the code that generated the value (the
-/// attribute's hash of the function body). Bytes that are not such a record of the
+/// `[format tag: 1 byte][types: 8][fingerprint: 8][written: 16][expires_in: 8][fail_safe: 8][mark: 1][MessagePack of (version, value)]`
+/// with a `PX` expiry of `expires_in + fail_safe` when the writing call set
+/// [`expires_in`](crate::FetchOptions::expires_in): a fallback stays in Redis for its
+/// [`fail_safe`](crate::FetchOptions::fail_safe) window past the expiry, and no
+/// longer. The tag names the layout, `types` hashes the Rust names of the version and
+/// value types, and the fingerprint is that of the code that generated the value (the
+/// attribute's hash of the function body). `written` is when the value landed, in
+/// microseconds of Redis's clock, stamped by the write script itself; `expires_in`
+/// and `fail_safe` are the writing call's; `mark` is set in place by
+/// [`expire`](crate::Cache::expire). Bytes that are not such a record of the
 /// caller's types (corrupt, another format, other types) are a miss, and the next
 /// write replaces them, and so is an entry longer than
 /// [`max_value_bytes`](crate::CacheBuilder::max_value_bytes), whose bytes are not
@@ -126,6 +131,17 @@ use scripts::Scripts;
 ///   no-downgrade decision uses the same order, so during a rolling deploy the newer
 ///   build replaces the older build's record of a version once, and the older build
 ///   is served it: the builds do not fight.
+/// - **Time.** A record's age is measured on Redis's clock alone (its stamp against
+///   the read script's `TIME`), so one entry is equally old in every process,
+///   whatever their clocks say; the age is mapped onto this process's clock as of
+///   when the read was sent, so it may read up to a round trip older, never younger.
+///   `refresh_after` is the reading call's; expiry and fallback window the writing
+///   call's (contract §6, crate docs). A same-version write replaces a record of the
+///   same build made before its generation began (a refresh by age, a `put`), never
+///   one of a newer build. [`expire`](crate::Cache::expire) marks the record in Redis,
+///   its time to live kept: it stays a fallback until its own expiry plus its
+///   fail-safe window; made while Redis is unreachable, it is kept like an
+///   `invalidate`.
 /// - **Invalidation.** [`invalidate`](crate::Cache::invalidate) deletes the entry in
 ///   Redis; made while Redis is unreachable or backing off, it is kept (at most
 ///   10 000 of them, then one pending `invalidate_all` instead) and applied once Redis
@@ -156,15 +172,17 @@ use scripts::Scripts;
 /// # The near cache
 ///
 /// With [`near_cache(ttl)`](crate::CacheBuilder::near_cache), decoded records are
-/// also kept in memory for at most `ttl` (and no longer than their Redis expiry), so
+/// also kept in memory for at most `ttl` (and no longer than their expiry; a
+/// fallback or a marked record is read from Redis each time), so
 /// a hot entry is served without a round trip. This process's writes and
 /// invalidations update it at once. Another process's reach it within milliseconds:
 /// every write, removal and `invalidate_all` publishes an event on
-/// `{prefix}swr:events` from inside its script, and each process with a near cache
+/// `{prefix}swr:events` from inside its script (an `expire` too: it marks the
+/// copies), and each process with a near cache
 /// subscribes (before its first store access returns): a removal's or
 /// `invalidate_all`'s event drops the copies it names, a write's event (which names
-/// the version written) drops a copy older than that version, so the next read
-/// refreshes it from Redis, and keeps one of that version or newer. A lost subscription falls back to `ttl`, and the near cache is
+/// the version written) drops a copy of that version or an older one, so the next
+/// read refreshes it from Redis, and keeps a newer one. A lost subscription falls back to `ttl`, and the near cache is
 /// cleared when it is back. A stale read that would refresh first drops the locator
 /// from the near cache, so refreshes are still decided on what Redis holds.
 ///

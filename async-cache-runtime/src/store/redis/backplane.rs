@@ -8,8 +8,9 @@
 //! no locator); the origin is this store's random id, so a
 //! process skips its own events (its near cache is already up to date). A write's
 //! event also names the version written (its MessagePack bytes, length-prefixed
-//! before the locator): a near copy of that version or a newer one is kept, an
-//! older one is dropped, so the next read refreshes it from Redis.
+//! before the locator): a near copy of a newer version is kept, one of that version
+//! or an older one is dropped (a same-version write is a newer make: a refresh by
+//! age, a `put`), so the next read refreshes it from Redis.
 //!
 //! On a Redis Cluster the channel is an ordinary one: a cluster broadcasts `PUBLISH`
 //! (from a script too) to every node, so the subscription is made to one node, and
@@ -168,8 +169,8 @@ impl Shared {
                 else {
                     return;
                 };
-                // A copy of that version or a newer one stays; an older one goes, and
-                // the next read finds the new record in Redis.
+                // A copy of a newer version stays; one of that version (an older make)
+                // or an older one goes, and the next read finds the new record in Redis.
                 let keep =
                     std::str::from_utf8(locator).is_ok_and(|locator| near.keeps(locator, version));
                 if !keep {

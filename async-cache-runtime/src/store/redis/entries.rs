@@ -38,11 +38,17 @@ pub(super) struct Stored<V, T> {
 }
 
 impl<V, T> Stored<V, T> {
-    /// What `decoded` is when Redis's clock reads `now_us`: its age is measured on
-    /// Redis's clock alone and mapped onto this process's (written at `now - age`),
-    /// so every process sees one record equally old. `None` when it is past its
-    /// fallback window (Redis is about to drop it) or was never stamped.
-    fn at(decoded: codec::Decoded<V, T>, now_us: u64) -> Option<Self> {
+    /// What `decoded` is when Redis's clock reads `clock.now_us`: its age is
+    /// measured on Redis's clock alone and mapped onto this process's, as written
+    /// `age` before the read was sent, so every process sees one record equally old.
+    /// Sent, not answered: an age is then read up to one round trip older than it
+    /// is, never younger, so that a write decided on it (the newer-make rule: was
+    /// the stored record written before this generation began?) errs towards the
+    /// newer make, and a `put` right after another one's is stored. `None` when it
+    /// is past its fallback window (Redis is about to drop it) or was never
+    /// stamped.
+    fn at(decoded: codec::Decoded<V, T>, clock: Clock) -> Option<Self> {
+        let Clock { now_us, sent_at } = clock;
         if decoded.written_us == 0 {
             return None;
         }
@@ -54,7 +60,7 @@ impl<V, T> Stored<V, T> {
                 return None;
             }
         }
-        let written_at = Instant::now().checked_sub(age)?;
+        let written_at = sent_at.checked_sub(age)?;
         Some(Stored {
             expires_at: decoded
                 .expires_in
@@ -96,6 +102,13 @@ impl Entries {
     }
 }
 
+/// Redis's clock as a read found it, and this process's when the read was sent.
+#[derive(Clone, Copy)]
+struct Clock {
+    now_us: u64,
+    sent_at: Instant,
+}
+
 /// What the read script found under a locator.
 enum Raw {
     Absent,
@@ -127,7 +140,7 @@ impl Shared {
         let removals = self.entries.removals.load(SeqCst);
         self.sync_clear().await?;
         self.sync_pending(locator).await?;
-        let (_, raw, now_us) = self.fetch_raw(locator).await?;
+        let (_, raw, clock) = self.fetch_raw(locator).await?;
         let bytes = match raw {
             Raw::Absent => return Ok(None),
             Raw::TooLarge(length) => {
@@ -142,7 +155,7 @@ impl Shared {
             Raw::Bytes(bytes) => bytes,
         };
         let Some(stored) =
-            decode_logged::<V, T>(locator, &bytes).and_then(|decoded| Stored::at(decoded, now_us))
+            decode_logged::<V, T>(locator, &bytes).and_then(|decoded| Stored::at(decoded, clock))
         else {
             return Ok(None);
         };
@@ -226,7 +239,7 @@ impl Shared {
         self.sync_pending(locator).await?;
         self.register_build(record.fingerprint).await?;
         for _ in 0..CAS_ATTEMPTS {
-            let (generation, current, now_us) = self.fetch_raw(locator).await?;
+            let (generation, current, clock) = self.fetch_raw(locator).await?;
             if !still_valid() {
                 return Ok(false); // invalidated since the generation began
             }
@@ -236,7 +249,7 @@ impl Shared {
                 Raw::Bytes(current) => {
                     let stored = codec::decode::<V, T>(current)
                         .ok()
-                        .and_then(|decoded| Stored::at(decoded, now_us));
+                        .and_then(|decoded| Stored::at(decoded, clock));
                     if let Some(stored) = stored {
                         if !self.replaces(record, &stored, options.since).await? {
                             // As new already: keep it, and remember it here.
@@ -440,12 +453,15 @@ impl Shared {
             .map(drop)
     }
 
-    /// The generation, what is stored under `locator`, and Redis's clock when it was
-    /// read (microseconds).
-    async fn fetch_raw(self: &Arc<Self>, locator: &str) -> Result<(String, Raw, u64), StoreError> {
+    /// The generation, what is stored under `locator`, and the clocks of the read.
+    async fn fetch_raw(
+        self: &Arc<Self>,
+        locator: &str,
+    ) -> Result<(String, Raw, Clock), StoreError> {
         let script = self.clone();
         let keys = self.keys.locator(locator);
         let max_value_bytes = self.entries.max_value_bytes;
+        let sent_at = Instant::now();
         let (generation, bytes, _pttl, length, now_us) = self
             .link
             .run(move |mut conn| async move {
@@ -467,7 +483,7 @@ impl Shared {
         let now_us = now_us
             .parse()
             .map_err(|_| StoreError(format!("Redis's clock reads {now_us:?}")))?;
-        Ok((generation, raw, now_us))
+        Ok((generation, raw, Clock { now_us, sent_at }))
     }
 }
 
