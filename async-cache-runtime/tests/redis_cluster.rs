@@ -287,6 +287,73 @@ async fn one_slot_per_locator_entries_on_every_primary_invalidate_all_across_slo
     assert_eq!(a.stats().store_errors + b.stats().store_errors, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_and_failure_over_a_cluster_put_expire_and_fallbacks() {
+    let cluster = RedisCluster::start(3);
+    let (a, b) = (cache(&cluster), cache(&cluster));
+    let pttl = || -> i64 {
+        let key = cache_keys::entry(PREFIX, "k");
+        redis::cmd("PTTL")
+            .arg(&key)
+            .query(&mut admin_for(&cluster, &key))
+            .unwrap()
+    };
+    // put: write-through, never a downgrade, across processes.
+    assert!(a.put("k", 2_u64, "two".to_string()).await);
+    assert!(!b.put("k", 1_u64, "one".to_string()).await);
+    let runs = Runs::default();
+    assert_eq!(served(&b, "k", 2, &runs).await, ("two".into(), Served::Hit));
+
+    // A fallback kept in Redis for expires_in + fail_safe, marked in place by expire.
+    let long = Duration::from_secs(60);
+    let (value, how) = a
+        .fetch_served(
+            "k",
+            5_u64,
+            FetchOptions::new().expires_in(long).fail_safe(long),
+            runs.make("v5"),
+        )
+        .await;
+    assert_eq!((value.as_str(), how), ("two", Served::Stale));
+    a.wait_for_refreshes().await;
+    let before = pttl();
+    assert!(
+        before > 60_000,
+        "kept for expires_in + fail_safe: PTTL {before}"
+    );
+    a.expire("k").await;
+    let after = pttl();
+    assert!(
+        after > 0 && after <= before,
+        "marked, its time to live kept: {after}"
+    );
+    let failing = || async { Err::<String, String>("backend down".into()) };
+    let (value, how) = b
+        .try_fetch_served(
+            "k",
+            5_u64,
+            FetchOptions::new().fail_safe(long).force_sync(true),
+            failing,
+        )
+        .await
+        .unwrap();
+    assert_eq!((value.as_str(), how), ("v5", Served::FailSafe));
+    // invalidate removes: no fallback left.
+    a.invalidate("k").await;
+    assert_eq!(pttl(), -2);
+    assert!(
+        b.try_fetch_served(
+            "k",
+            5_u64,
+            FetchOptions::new().fail_safe(long).force_sync(true),
+            failing,
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(a.stats().store_errors + b.stats().store_errors, 0);
+}
+
 /// What a caller that asks for no particular version is served.
 async fn seen(cache: &Cache<Redis>) -> String {
     cache
