@@ -462,7 +462,7 @@ impl Shared {
         let keys = self.keys.locator(locator);
         let max_value_bytes = self.entries.max_value_bytes;
         let sent_at = Instant::now();
-        let (generation, bytes, _pttl, length, now_us) = self
+        let (generation, bytes, length, now_us) = self
             .link
             .run(move |mut conn| async move {
                 script
@@ -471,7 +471,7 @@ impl Shared {
                     .key(&keys.generation)
                     .key(&keys.entry)
                     .arg(max_value_bytes)
-                    .invoke_async::<(String, Option<Vec<u8>>, i64, i64, String)>(&mut conn)
+                    .invoke_async::<(String, Option<Vec<u8>>, i64, String)>(&mut conn)
                     .await
             })
             .await?;

@@ -59,16 +59,22 @@ end
 ";
 
 /// `KEYS` generation, entry; `ARGV[1]` largest value in bytes. Returns
-/// `{generation, bytes or nil, PTTL, length, now}`: the bytes are left out (nil,
-/// with their length) when they are longer than the largest value; `now` is Redis's
-/// clock (`now_us`), against which the record's stamp gives its age.
+/// `{generation, bytes or nil, length, now}`: the bytes are left out (nil, with
+/// their length) when they are longer than the largest value; `now` is Redis's
+/// clock (`now_us`), against which the record's stamp gives its age. A hit is two
+/// calls on the entry: the record's length, then its generation and bytes together.
 const READ: &str = r"
 local gen = generation(KEYS[1])
-local n = length(KEYS[2], gen)
 local now = now_us()
-if n == 0 then return {gen, false, -2, 0, now} end
-if n > tonumber(ARGV[1]) then return {gen, false, redis.call('PTTL', KEYS[2]), n, now} end
-return {gen, redis.call('HGET', KEYS[2], 'v'), redis.call('PTTL', KEYS[2]), n, now}
+local n = redis.pcall('HSTRLEN', KEYS[2], 'v')
+if type(n) ~= 'number' or n == 0 then return {gen, false, 0, now} end
+if n > tonumber(ARGV[1]) then
+  if redis.call('HGET', KEYS[2], 'g') ~= gen then return {gen, false, 0, now} end
+  return {gen, false, n, now}
+end
+local found = redis.call('HMGET', KEYS[2], 'g', 'v')
+if found[1] ~= gen then return {gen, false, 0, now} end
+return {gen, found[2], n, now}
 ";
 
 /// Compare-and-set. `KEYS` generation, entry; `ARGV` expected generation, what is
