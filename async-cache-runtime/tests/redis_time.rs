@@ -341,7 +341,14 @@ async fn put_never_downgrades_across_processes_and_clears_a_mark() {
     assert!(!b.put("k", 1_u64, "one".to_string()).await);
     assert!(!a.put("k", 1_u64, "one".to_string()).await);
     a.expire("k").await;
-    assert!(b.put("k", 3_u64, "three".to_string()).await);
+    let long = Duration::from_secs(60);
+    let options = FetchOptions::new().expires_in(long).fail_safe(long);
+    assert!(b.put_with("k", 3_u64, options, "three".to_string()).await);
+    let kept = pttl(&server);
+    assert!(
+        kept > 119_000 && kept <= 120_000,
+        "the put's own expires_in + fail_safe: PTTL {kept}"
+    );
     let runs = Counter::new();
     assert_eq!(
         fetch(&a, 3, FetchOptions::new(), &runs, "not run").await,
@@ -572,4 +579,42 @@ async fn an_expire_reaches_another_processs_near_cache() {
     }
     b.wait_for_refreshes().await;
     assert_eq!(runs.get(), 2);
+}
+
+/// Contract §6.4 over Redis: after a failed refresh of an entry stale by age, stale
+/// reads within the back-off serve it without scheduling another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_backs_off_stale_reads() {
+    let server = RedisServer::start();
+    let cache: Cache<Redis> = Cache::builder()
+        .redis(&server.url())
+        .key_prefix(PREFIX)
+        .refresh_after(AGE)
+        .refresh_backoff(Duration::from_secs(60), Duration::from_secs(600))
+        .build();
+    let runs = Counter::new();
+    fetch(&cache, 1, FetchOptions::new(), &runs, "v1").await;
+    tokio::time::sleep(PAST_AGE).await;
+    assert_eq!(
+        fetch_failing(&cache, 1, FetchOptions::new(), &runs).await,
+        Ok(("v1".into(), Served::Stale))
+    );
+    cache.wait_for_refreshes().await;
+    for _ in 0..3 {
+        assert_eq!(
+            fetch(&cache, 1, FetchOptions::new(), &runs, "not run").await,
+            ("v1".into(), Served::Stale)
+        );
+    }
+    cache.wait_for_refreshes().await;
+    assert_eq!(runs.get(), 2, "the first fetch and the one failed refresh");
+    let stats = cache.stats();
+    assert_eq!(
+        (
+            stats.refreshes_failed,
+            stats.refreshes_backed_off,
+            stats.stale_hits
+        ),
+        (1, 3, 4)
+    );
 }

@@ -148,3 +148,35 @@ impl ErasedRecord {
         self.0.downcast().ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock that stands still (paused) must not make two makes equal.
+    #[tokio::test(start_paused = true)]
+    async fn ticks_are_strict_where_the_clock_stands_still() {
+        let (first, second) = (tick(), tick());
+        assert!(first < second);
+        let record = Record::new(1_u64, "v", 0);
+        assert!(record.made > second);
+    }
+
+    /// A record made elsewhere stands where it was written: after the ticks taken
+    /// before that, before the ticks taken after.
+    #[tokio::test(start_paused = true)]
+    async fn a_record_made_elsewhere_stands_where_it_was_written() {
+        let before = tick();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let written_at = Instant::now();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let after = tick();
+        let record = Record::made_earlier(1_u64, "v", 0, written_at);
+        assert!(before < record.made && record.made < after);
+        assert_eq!(record.age(), Duration::from_millis(10));
+        if let Some(long_ago) = written_at.checked_sub(Duration::from_secs(3600)) {
+            let long_ago = Record::made_earlier(1_u64, "v", 0, long_ago);
+            assert!(long_ago.made <= record.made, "as old as the order goes");
+        }
+    }
+}

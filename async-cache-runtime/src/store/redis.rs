@@ -135,6 +135,8 @@ use scripts::Scripts;
 ///   the read script's `TIME`), so one entry is equally old in every process,
 ///   whatever their clocks say; the age is mapped onto this process's clock as of
 ///   when the read was sent, so it may read up to a round trip older, never younger.
+///   Redis's clock does not pause: under tokio's paused test clock, ages on this
+///   tier still grow in real time.
 ///   `refresh_after` is the reading call's; expiry and fallback window the writing
 ///   call's (contract §6, crate docs). A same-version write replaces a record of the
 ///   same build made before its generation began (a refresh by age, a `put`), never
