@@ -99,7 +99,9 @@ impl CacheBuilder<Memory> {
     /// A moved slot is followed by the client; a failed-over or unreachable primary is
     /// a fault: counted in [`Stats::store_errors`](crate::Stats::store_errors), served
     /// by generating in the caller, and recovered from without a restart once the
-    /// cluster has a primary for the slot again. The near cache's subscription is to
+    /// cluster has a primary for the slot again. Like any fault, it starts the
+    /// [`fault_backoff`](Self::fault_backoff), during which the store is left alone
+    /// for every slot, not only the failed primary's. The near cache's subscription is to
     /// one node at a time (a cluster broadcasts every message to all of its nodes),
     /// remade on another node given when that one is lost.
     ///
