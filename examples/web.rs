@@ -7,6 +7,7 @@
 //! cargo run --example web -- --addr 127.0.0.1:8080 --db /tmp/things.db --render-ms 500
 //! cargo run --example web --features redis -- --redis redis://127.0.0.1:6379/
 //! cargo run --example web -- --expires-ms 3000    # break the database: POST /admin/outage
+//! cargo run --example web --features redis -- --redis-cluster redis://127.0.0.1:7000/,redis://127.0.0.1:7001/
 //! ```
 //!
 //! Routes:
@@ -52,7 +53,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const USAGE: &str = "\
-usage: web [--addr HOST:PORT] [--db PATH] [--render-ms N] [--redis URL]
+usage: web [--addr HOST:PORT] [--db PATH] [--render-ms N]
+           [--redis URL | --redis-cluster URL,URL,...]
            [--expires-ms N] [--fail-safe-ms N] [--throttle-ms N] [--soft-timeout-ms N]
            [--fail-queries]
 
@@ -61,6 +63,9 @@ usage: web [--addr HOST:PORT] [--db PATH] [--render-ms N] [--redis URL]
   --render-ms N        the simulated cost of rendering a thing (default 200)
   --redis URL          share the cache through Redis, e.g. redis://127.0.0.1:6379/
                        (needs `--features redis`)
+  --redis-cluster URL,URL,...
+                       share the cache through a Redis Cluster, given some of its
+                       nodes (needs `--features redis`)
   --expires-ms N       a render expires this long after it landed (default 60000)
   --fail-safe-ms N     an expired render is kept this much longer, as the fallback
                        served when rendering fails (default 3600000)
@@ -82,6 +87,8 @@ struct Config {
     throttle: Duration,
     soft_timeout: Duration,
     fail_queries: bool,
+    /// `--redis-cluster`: some nodes of the cluster (empty: none given).
+    redis_cluster: Vec<String>,
 }
 
 impl Config {
@@ -96,6 +103,7 @@ impl Config {
             throttle: Duration::from_secs(5),
             soft_timeout: Duration::from_secs(1),
             fail_queries: false,
+            redis_cluster: Vec::new(),
         };
         while let Some(flag) = args.next() {
             if flag == "-h" || flag == "--help" {
@@ -120,6 +128,9 @@ impl Config {
                 "--fail-safe-ms" => config.fail_safe = millis(&flag, &value()?)?,
                 "--throttle-ms" => config.throttle = millis(&flag, &value()?)?,
                 "--soft-timeout-ms" => config.soft_timeout = millis(&flag, &value()?)?,
+                "--redis-cluster" => {
+                    config.redis_cluster = value()?.split(',').map(str::to_owned).collect();
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -182,11 +193,18 @@ async fn serve(config: Config) -> Result<(), String> {
     // Before the cache is built: its metric handles bind to the recorder of that time.
     let metrics = prometheus()?;
     let tier = match &config.redis {
-        None => Tier::Memory(config.timed(Cache::builder()).build()),
+        None if config.redis_cluster.is_empty() => {
+            Tier::Memory(config.timed(Cache::builder()).build())
+        }
         #[cfg(feature = "redis")]
         Some(url) => Tier::Shared(config.timed(Cache::builder().redis(url)).build()),
+        #[cfg(feature = "redis")]
+        None => {
+            let urls: Vec<&str> = config.redis_cluster.iter().map(String::as_str).collect();
+            Tier::Shared(config.timed(Cache::builder().redis_cluster(&urls)).build())
+        }
         #[cfg(not(feature = "redis"))]
-        Some(_) => {
+        _ => {
             return Err("--redis needs the redis feature: \
                         cargo run --example web --features redis -- --redis URL"
                 .into());
@@ -210,6 +228,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
     match &config.redis {
         Some(url) => println!("cache: shared through {url}"),
+        None if !config.redis_cluster.is_empty() => println!(
+            "cache: shared through the Redis Cluster of {}",
+            config.redis_cluster.join(", ")
+        ),
         None => println!("cache: in memory"),
     }
     println!("database: {}", config.db.display());

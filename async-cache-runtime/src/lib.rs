@@ -400,6 +400,13 @@
 //! faults: counted, served by generating in the caller, and recovered from without a
 //! restart.
 //!
+//! *Status.* Built:
+//! [`CacheBuilder::redis_cluster`](struct.CacheBuilder.html#method.redis_cluster). A
+//! locator's keys, and the generation they are read under, share the hash tag of its
+//! bucket (one of 1024); `invalidate_all` bumps every bucket's generation; the sweep
+//! scans each primary; the near cache subscribes to one node at a time (a cluster
+//! broadcasts `PUBLISH` to all of them). `ARCHITECTURE.md` explains the layout.
+//!
 //! # 8. Observability
 //!
 //! An operator must see, without writing code, what the cache is doing and how stale

@@ -35,14 +35,8 @@ async fn annotated_functions_reach_a_shared_cache() {
     assert_eq!(RUNS.load(SeqCst), 1);
     // The record carries the body's fingerprint (bytes 9..17, after the format tag and
     // the types hash).
-    let bytes: Vec<u8> = redis::cmd("GET")
-        .arg(test_support::cache_keys::current_entry(
-            &mut server.admin(),
-            "attr:",
-            "things/1",
-        ))
-        .query(&mut server.admin())
-        .unwrap();
+    let bytes = test_support::cache_keys::read_entry(&mut server.admin(), "attr:", "things/1")
+        .expect("the entry is stored");
     assert_eq!(bytes[0], 0xA2);
     assert_ne!(&bytes[9..17], &[0; 8], "a fingerprint is stored");
     // Another process sees the entry, written with the body's fingerprint: one that

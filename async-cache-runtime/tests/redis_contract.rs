@@ -19,9 +19,9 @@ fn cache(server: &RedisServer) -> Cache<Redis> {
         .build()
 }
 
-/// The Redis key of `locator`'s entry in the current generation.
-fn entry_key(admin: &mut redis::Connection, locator: &str) -> String {
-    cache_keys::current_entry(admin, PREFIX, locator)
+/// The Redis key of `locator`'s entry.
+fn entry_key(locator: &str) -> String {
+    cache_keys::entry(PREFIX, locator)
 }
 
 #[derive(Clone, Default)]
@@ -198,11 +198,7 @@ async fn errors_are_not_cached() {
         a.try_fetch("k", 1_u64, || async { Err("no".into()) }).await;
     assert_eq!(failed.unwrap_err(), "no");
     let mut admin = server.admin();
-    let stored: bool = redis::cmd("EXISTS")
-        .arg(entry_key(&mut admin, "k"))
-        .query(&mut admin)
-        .unwrap();
-    assert!(!stored);
+    assert_eq!(cache_keys::read_entry(&mut admin, PREFIX, "k"), None);
     let ok: Result<String, String> = a.try_fetch("k", 1_u64, || async { Ok("yes".into()) }).await;
     assert_eq!(ok.unwrap(), "yes");
     let (value, how) = a
@@ -221,10 +217,11 @@ async fn invalidate_and_invalidate_all_reach_every_process() {
     let runs = Runs::default();
     a.fetch("k1", 1_u64, runs.make("one")).await;
     a.fetch("k2", 1_u64, runs.make("two")).await;
+    a.fetch("k3", 1_u64, runs.make("three")).await;
     b.invalidate("k1").await;
     assert_eq!(served(&a, "k1", 1, &runs).await.1, Served::Miss);
 
-    let old = cache_keys::current_generation(&mut server.admin(), PREFIX);
+    let old = cache_keys::current_generation(&mut server.admin(), PREFIX, "k1");
     a.invalidate_all();
     // At once in this process ...
     assert_eq!(served(&a, "k1", 1, &runs).await.1, Served::Miss);
@@ -232,24 +229,23 @@ async fn invalidate_and_invalidate_all_reach_every_process() {
     assert_eq!(served(&b, "k2", 1, &runs).await.1, Served::Miss);
     assert_eq!(served(&b, "k2", 1, &runs).await.1, Served::Hit);
 
-    // The entries of the old generation are swept from Redis in the background.
+    // The entries of the old generation (k3, not written since) are swept from
+    // Redis in the background.
     let mut admin = server.admin();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{PREFIX}swr:*:e:{old}:*"))
+        let left: bool = redis::cmd("EXISTS")
+            .arg(entry_key("k3"))
             .query(&mut admin)
             .unwrap();
-        if left.is_empty() {
+        if !left {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "old generation not swept: {left:?}"
-        );
+        assert!(Instant::now() < deadline, "old generation not swept");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let generation = cache_keys::current_generation(&mut admin, PREFIX);
+    assert!(cache_keys::read_entry(&mut admin, PREFIX, "k2").is_some());
+    let generation = cache_keys::current_generation(&mut admin, PREFIX, "k1");
     assert_eq!(
         generation.parse::<u64>().unwrap(),
         old.parse::<u64>().unwrap() + 1,
@@ -314,14 +310,14 @@ async fn expiry_is_a_redis_ttl() {
     .await;
     let mut admin = server.admin();
     let pttl: i64 = redis::cmd("PTTL")
-        .arg(entry_key(&mut admin, "k"))
+        .arg(entry_key("k"))
         .query(&mut admin)
         .unwrap();
     assert!((1..=60_000).contains(&pttl), "PTTL {pttl}");
     a.fetch("forever", 1_u64, || async { "v".to_string() })
         .await;
     let pttl: i64 = redis::cmd("PTTL")
-        .arg(entry_key(&mut admin, "forever"))
+        .arg(entry_key("forever"))
         .query(&mut admin)
         .unwrap();
     assert_eq!(pttl, -1);
@@ -353,14 +349,10 @@ async fn values_over_the_limit_are_served_not_stored() {
 async fn undecodable_bytes_are_a_miss_then_overwritten() {
     let server = RedisServer::start();
     let a = cache(&server);
-    // One access first, so that the generation the entry keys name exists.
-    a.fetch("other", 1_u64, || async { "o".to_string() }).await;
+    // One access of the locator first, so that its bucket's generation exists.
+    a.fetch("k", 1_u64, || async { "o".to_string() }).await;
     let mut admin = server.admin();
-    let _: () = redis::cmd("SET")
-        .arg(entry_key(&mut admin, "k"))
-        .arg(b"\xa1not a record at all".as_slice())
-        .query(&mut admin)
-        .unwrap();
+    cache_keys::write_entry(&mut admin, PREFIX, "k", b"\xa1not a record at all");
     let runs = Runs::default();
     assert_eq!(
         served(&a, "k", 1, &runs).await,
@@ -370,10 +362,7 @@ async fn undecodable_bytes_are_a_miss_then_overwritten() {
         served(&a, "k", 1, &runs).await,
         ("generated".into(), Served::Hit)
     );
-    let bytes: Vec<u8> = redis::cmd("GET")
-        .arg(entry_key(&mut admin, "k"))
-        .query(&mut admin)
-        .unwrap();
+    let bytes = cache_keys::read_entry(&mut admin, PREFIX, "k").expect("rewritten");
     assert_eq!(bytes[0], 0xA2);
     assert_ne!(&bytes[1..], b"not a record at all");
     assert_eq!(a.stats().store_errors, 0);

@@ -177,7 +177,7 @@ async fn invalidate_all_while_down_applies_when_back() {
     let mut admin = server.admin();
     // At least once: an INCR that timed out in the stall may still have run after it.
     let generation: u64 = redis::cmd("GET")
-        .arg(test_support::cache_keys::generation("faults:"))
+        .arg(test_support::cache_keys::generation("faults:", "k"))
         .query(&mut admin)
         .unwrap();
     assert!(generation >= 1);

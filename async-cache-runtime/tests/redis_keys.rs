@@ -84,7 +84,10 @@ async fn invalidate_all_sweeps_only_the_caches_own_keys() {
             let written = keys(&mut admin, &format!("*{locator}"));
             assert!(!written.is_empty(), "the entry is in Redis");
             cache.invalidate_all();
-            assert_eq!(fetch(&cache, &locator, "after").await.1, Served::Miss);
+            // Another locator: this one's entry, written again, would be under the
+            // same key.
+            let next = format!("{locator}-next");
+            assert_eq!(fetch(&cache, &next, "after").await.1, Served::Miss);
             until_swept(&mut admin, &written).await;
         }
         assert_eq!(cache.stats().store_errors, 0);
@@ -119,9 +122,9 @@ async fn a_deleted_or_garbled_generation_key_resurrects_nothing_and_fails_nothin
     let mut admin = server.admin();
     let a = cache(&server, "gen:");
     assert_eq!(fetch(&a, "k", "old").await, ("old".into(), Served::Miss));
-    let old_keys = keys(&mut admin, "gen:swr:*:e:*:k");
+    let old_keys = keys(&mut admin, "gen:swr:*:e:k");
     assert_eq!(old_keys.len(), 1, "{old_keys:?}");
-    let old_bytes: Vec<u8> = redis::cmd("GET")
+    let old_entry: Vec<Vec<u8>> = redis::cmd("HGETALL")
         .arg(&old_keys[0])
         .query(&mut admin)
         .unwrap();
@@ -129,17 +132,19 @@ async fn a_deleted_or_garbled_generation_key_resurrects_nothing_and_fails_nothin
     // A leftover of an older generation (a sweep that has not got there yet) ...
     a.invalidate_all();
     assert_eq!(fetch(&a, "k", "new").await, ("new".into(), Served::Miss));
-    until_swept(&mut admin, &old_keys).await;
-    let _: () = redis::cmd("SET")
+    let _: () = redis::cmd("DEL")
         .arg(&old_keys[0])
-        .arg(&old_bytes)
         .query(&mut admin)
         .unwrap();
-    // ... and the generation key deleted.
-    let generation_keys = keys(&mut admin, "gen:*gen");
-    assert_eq!(generation_keys.len(), 1, "{generation_keys:?}");
+    let _: () = redis::cmd("HSET")
+        .arg(&old_keys[0])
+        .arg(&old_entry)
+        .query(&mut admin)
+        .unwrap();
+    // ... and the generation key of its bucket deleted.
+    let generation_key = test_support::cache_keys::generation("gen:", "k");
     let _: () = redis::cmd("DEL")
-        .arg(&generation_keys[0])
+        .arg(&generation_key)
         .query(&mut admin)
         .unwrap();
     let b = cache(&server, "gen:");
@@ -151,7 +156,7 @@ async fn a_deleted_or_garbled_generation_key_resurrects_nothing_and_fails_nothin
 
     // Garbage in the generation key, then an invalidate_all: accesses go on.
     let _: () = redis::cmd("SET")
-        .arg(&generation_keys[0])
+        .arg(&generation_key)
         .arg("garbage")
         .query(&mut admin)
         .unwrap();

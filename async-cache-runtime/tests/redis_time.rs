@@ -77,9 +77,11 @@ async fn fetch_failing(
 /// The entry's remaining time to live in Redis, in ms: -2 when it is gone, -1
 /// without expiry.
 fn pttl(server: &RedisServer) -> i64 {
-    let mut admin = server.admin();
-    let key = cache_keys::current_entry(&mut admin, PREFIX, "k");
-    redis::cmd("PTTL").arg(key).query(&mut admin).unwrap()
+    let key = cache_keys::entry(PREFIX, "k");
+    redis::cmd("PTTL")
+        .arg(key)
+        .query(&mut server.admin())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,3 +143,68 @@ impl RedisContenders {
         histogram
     }
 }
+
+/// Latencies (ns) of `n` sequential hits over a Redis Cluster given by `urls`:
+/// `Cache<Redis>` built with `redis_cluster`, then a raw `GET` of the same payloads
+/// through the `redis` crate's own cluster connection (the one ours uses), after
+/// [`REDIS_KEYS`] values of [`REDIS_VALUE_BYTES`] are stored by both. Each side
+/// reads its keys round-robin, so both spread over every primary.
+pub async fn cluster_hits(urls: &[String], n: usize) -> (Histogram<u64>, Histogram<u64>) {
+    let keys = super::locators(REDIS_KEYS);
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let ours: Cache<Redis> = Cache::builder()
+        .redis_cluster(&seeds)
+        .key_prefix("bench-cluster:")
+        .build();
+    let mut raw = redis::cluster::ClusterClient::new(seeds)
+        .expect("cluster URLs")
+        .get_async_connection()
+        .await
+        .expect("a connection to the bench's cluster");
+    let raw_keys: Vec<String> = keys.iter().map(|key| format!("bench-raw:{key}")).collect();
+    for (key, raw_key) in keys.iter().zip(&raw_keys) {
+        ours.fetch(key.as_str(), 1_u64, || ready(value(key, REDIS_VALUE_BYTES)))
+            .await;
+        let _: () = redis::cmd("SET")
+            .arg(raw_key)
+            .arg(value(key, REDIS_VALUE_BYTES))
+            .query_async(&mut raw)
+            .await
+            .expect("SET");
+    }
+    let (mut ours_ns, mut raw_ns) = (super::histogram(), super::histogram());
+    for round in 0..2 * n {
+        let i = round / 2;
+        let key = &keys[i % keys.len()];
+        let start = Instant::now();
+        let got: String = if round % 2 == 0 {
+            ours.fetch(key.as_str(), 1_u64, || ready(value(key, REDIS_VALUE_BYTES)))
+                .await
+        } else {
+            redis::cmd("GET")
+                .arg(&raw_keys[i % keys.len()])
+                .query_async::<Option<String>>(&mut raw)
+                .await
+                .expect("GET")
+                .expect("the key was set")
+        };
+        let elapsed = start.elapsed().as_nanos() as u64;
+        if round % 2 == 0 {
+            ours_ns.saturating_record(elapsed);
+        } else {
+            raw_ns.saturating_record(elapsed);
+        }
+        assert_eq!(
+            got.len(),
+            REDIS_VALUE_BYTES,
+            "both answer with the stored value"
+        );
+        black_box(got);
+    }
+    assert_eq!(
+        ours.stats().store_errors,
+        0,
+        "every hit came from the cluster"
+    );
+    (ours_ns, raw_ns)
+}

@@ -11,7 +11,7 @@
 //! the same port.
 //!
 //! [`RedisCluster`] is a Redis Cluster of such servers (contract §7.4 (crate docs)):
-//! primaries only for now; replicas, for failover tests, would join it here.
+//! primaries, and replicas of them for failover tests.
 
 use std::fmt;
 use std::io::Read;

@@ -44,8 +44,10 @@ use refresh_lock::{RefreshLocks, RefreshToken};
 use scripts::Scripts;
 
 /// The shared tier: a store in Redis (or Valkey) through the `redis` crate, made by
-/// [`CacheBuilder::redis`](crate::CacheBuilder::redis). A `Cache<Redis>` fetches
-/// values and versions that are also `serde::Serialize + DeserializeOwned`.
+/// [`CacheBuilder::redis`](crate::CacheBuilder::redis) (one server) or
+/// [`CacheBuilder::redis_cluster`](crate::CacheBuilder::redis_cluster) (a Redis
+/// Cluster). A `Cache<Redis>` fetches values and versions that are also
+/// `serde::Serialize + DeserializeOwned`.
 ///
 /// ```no_run
 /// use std::sync::LazyLock;
@@ -68,12 +70,15 @@ use scripts::Scripts;
 /// # What is stored
 ///
 /// Everything the tier writes lies under `{prefix}swr:`, a namespace of its own:
-/// the record of a locator under `{prefix}swr:{<tag>}:e:{generation}:{locator}`
-/// (`<tag>`: 16 hex digits of the locator's SHA-1, a Redis Cluster hash tag, so all
-/// keys of one locator share a hash slot), its refresh lock under
-/// `{prefix}swr:{<tag>}:lock:{locator}`, the generation under `{prefix}swr:gen` and
-/// the builds under `{prefix}swr:builds`. No other key is read, written or deleted,
-/// whatever the prefix (an empty one included).
+/// the entry of a locator under `{prefix}swr:{<tag>}:e:{locator}`, a hash of `g`
+/// (the generation it was written under) and `v` (the record), its refresh and miss
+/// locks under `{prefix}swr:{<tag>}:lock:{locator}` and `...:miss:{locator}`, the
+/// generation of its bucket under `{prefix}swr:{<tag>}:gen`, and the builds under
+/// `{prefix}swr:builds`. `<tag>` is the locator's bucket (three hex digits from its
+/// SHA-1, one of 1024), a Redis Cluster hash tag: every key of a locator, and the
+/// generation it is read under, share a hash slot, and locators spread over the
+/// buckets' slots. No other key is read, written or deleted, whatever the prefix
+/// (an empty one included).
 ///
 /// The record is
 /// `[format tag: 1 byte][types: 8][fingerprint: 8][written: 16][expires_in: 8][fail_safe: 8][mark: 1][MessagePack of (version, value)]`
@@ -143,10 +148,11 @@ use scripts::Scripts;
 ///   Redis; made while Redis is unreachable or backing off, it is kept (at most
 ///   10 000 of them, then one pending `invalidate_all` instead) and applied once Redis
 ///   answers, and until then this process does not serve the entry.
-///   [`invalidate_all`](crate::Cache::invalidate_all) increments the
-///   generation under `{prefix}swr:gen`: every entry written before it is gone for every
-///   process at once, in one command, and a background sweep (`SCAN` + `UNLINK`)
-///   frees their memory. It is synchronous, so its Redis part runs in a task, and
+///   [`invalidate_all`](crate::Cache::invalidate_all) increments every bucket's
+///   generation (pipelined, acknowledged once all are bumped): every entry written
+///   before it is gone for every process, and a background sweep (a `SCAN` of the
+///   entry keys on each primary, then a script per bucket that deletes the entries
+///   of another generation) frees their memory. It is synchronous, so its Redis part runs in a task, and
 ///   this process's next store access waits for it: after `invalidate_all` returns,
 ///   this process never reads an entry from before it. (Redis unreachable, it takes
 ///   effect when Redis answers again.) A generation key deleted or overwritten by
@@ -160,7 +166,10 @@ use scripts::Scripts;
 ///   generates in the caller and the fault counts in
 ///   [`Stats::store_errors`](crate::Stats::store_errors). After a connection fault
 ///   Redis is left alone for a [back-off](crate::CacheBuilder::fault_backoff), then
-///   probed; the connection is remade by itself (`redis`'s `ConnectionManager`).
+///   probed; the connection is remade by itself (`redis`'s `ConnectionManager`, or
+///   on a cluster its `ClusterConnection`, which also follows moved slots). On a
+///   cluster, a slot without a reachable primary (a failover under way) is such a
+///   fault.
 ///
 /// # The near cache
 ///
@@ -184,8 +193,10 @@ use scripts::Scripts;
 /// Store accesses need a tokio runtime with I/O and time enabled (as
 /// `#[tokio::main]` makes): the caller's, or else the one given to
 /// [`runtime`](crate::CacheBuilder::runtime). Without either, every access fails
-/// and values are generated in the caller. Redis Cluster is not supported (the
-/// scripts build keys); a single server, or a primary with replicas, is.
+/// and values are generated in the caller. A single server, a primary with
+/// replicas, and a Redis (or Valkey) Cluster are supported: every script touches
+/// one hash slot, with every key it touches declared. With a prefix that holds a
+/// hash tag of its own (`{app}:`), all of the cache's keys share that tag's slot.
 pub struct Redis {
     shared: Arc<Shared>,
 }
@@ -257,7 +268,7 @@ impl sealed::BackendPriv for Redis {
         Redis {
             shared: Arc::new(Shared {
                 link: Arc::new(Link::new(
-                    &config.url,
+                    &config.deployment,
                     config.command_timeout,
                     config.fault_backoff,
                     settings.runtime,

@@ -603,6 +603,35 @@ impl Report {
             "-",
             None,
         );
+        drop(server);
+        self.redis_cluster();
+    }
+
+    /// A hit over a Redis Cluster of three primaries against a raw cluster `GET`.
+    #[cfg(feature = "redis")]
+    fn redis_cluster(&mut self) {
+        eprintln!("redis cluster ...");
+        let cluster = test_support::redis_server::RedisCluster::start(3);
+        let rt = benchmarks::multi_thread(2);
+        let (mut ours, mut raw) = (Vec::new(), Vec::new());
+        rt.block_on(async {
+            benchmarks::redis_tier::cluster_hits(&cluster.urls(), 500).await;
+            for _ in 0..7 {
+                let (o, r) = benchmarks::redis_tier::cluster_hits(&cluster.urls(), 2_000).await;
+                ours.push(o.value_at_quantile(0.5) as f64);
+                raw.push(r.value_at_quantile(0.5) as f64);
+            }
+        });
+        let (ours, raw) = (benchmarks::median(&mut ours), benchmarks::median(&mut raw));
+        let ratio = ours / raw;
+        self.row(
+            "Redis Cluster hit p50: ours / raw cluster `GET` of the same payload",
+            ns(ours),
+            ns(raw),
+            ratio,
+            "<= 1.2x",
+            Some(ratio <= 1.2),
+        );
     }
 
     /// The fleet across OS processes: this binary runs again as each process.

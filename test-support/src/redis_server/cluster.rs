@@ -11,8 +11,12 @@ pub const SLOTS: u16 = 16384;
 /// How long the nodes may take to agree that the cluster is up.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A Redis Cluster of primaries only, each a [`RedisServer`] with cluster mode on, the
-/// slots split evenly between them; killed when dropped.
+/// A Redis Cluster of [`RedisServer`]s with cluster mode on: primaries with the slots
+/// split evenly between them, and optionally replicas of each
+/// ([`start_with_replicas`](Self::start_with_replicas)) that take over a primary that
+/// dies (within about a second: the nodes' `cluster-node-timeout` is short); killed
+/// when dropped. Nodes `0..primaries` are the primaries as started, the replicas
+/// follow.
 ///
 /// A node can be stalled, killed and restarted like any `RedisServer`
 /// ([`node_mut`](Self::node_mut)); a restarted node keeps its identity and slots (its
@@ -34,6 +38,8 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    /// For each node, the index of the primary it was started as a replica of.
+    replica_of: Vec<Option<usize>>,
 }
 
 /// Starts one node, its cluster bus on a port of its own (by default the bus is its
@@ -50,7 +56,7 @@ fn start_node() -> (RedisServer, u16) {
             "--cluster-port",
             &bus.to_string(),
             "--cluster-node-timeout",
-            "2000",
+            "1000",
         ]);
         match started {
             Ok(node) => return (node, bus),
@@ -69,12 +75,25 @@ impl RedisCluster {
     /// If `primaries` is zero, a node does not start, or the cluster is not up within
     /// 20 s.
     pub fn start(primaries: usize) -> Self {
+        Self::start_with_replicas(primaries, 0)
+    }
+
+    /// [`start`](Self::start), with `replicas` replicas of each primary, in sync
+    /// with it when this returns.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), or if the replicas are not in sync within 20 s.
+    pub fn start_with_replicas(primaries: usize, replicas: usize) -> Self {
         assert!(primaries > 0, "a cluster needs a primary");
-        let (nodes, buses): (Vec<RedisServer>, Vec<u16>) =
-            (0..primaries).map(|_| start_node()).unzip();
-        let cluster = RedisCluster { nodes };
+        let total = primaries * (1 + replicas);
+        let (nodes, buses): (Vec<RedisServer>, Vec<u16>) = (0..total).map(|_| start_node()).unzip();
+        let replica_of = (0..total)
+            .map(|i| (i >= primaries).then(|| (i - primaries) % primaries))
+            .collect();
+        let cluster = RedisCluster { nodes, replica_of };
         let share = usize::from(SLOTS).div_ceil(primaries);
-        for (i, node) in cluster.nodes.iter().enumerate() {
+        for (i, node) in cluster.nodes.iter().take(primaries).enumerate() {
             let first = i * share;
             let last = ((i + 1) * share).min(usize::from(SLOTS)) - 1;
             let _: () = redis::cmd("CLUSTER")
@@ -95,7 +114,54 @@ impl RedisCluster {
                 .expect("CLUSTER MEET");
         }
         cluster.wait_until_up();
+        for (i, primary) in cluster.replica_of.iter().enumerate() {
+            let Some(primary) = *primary else { continue };
+            let id: String = redis::cmd("CLUSTER")
+                .arg("MYID")
+                .query(&mut cluster.nodes[primary].admin())
+                .expect("CLUSTER MYID");
+            let _: () = redis::cmd("CLUSTER")
+                .arg("REPLICATE")
+                .arg(&id)
+                .query(&mut cluster.nodes[i].admin())
+                .unwrap_or_else(|error| panic!("node {i} replicating node {primary}: {error}"));
+        }
+        cluster.wait_for_replicas();
+        cluster.wait_until_up();
         cluster
+    }
+
+    /// Waits until every running replica's link to its primary is up.
+    fn wait_for_replicas(&self) {
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        for (i, primary) in self.replica_of.iter().enumerate() {
+            if primary.is_none() || !self.nodes[i].is_running() {
+                continue;
+            }
+            loop {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut self.nodes[i].admin())
+                    .unwrap_or_default();
+                if info.contains("role:slave") && info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "replica {i} not in sync within {CONVERGE_TIMEOUT:?}: {info}"
+                );
+                // Polling processes we do not control: there is nothing to be notified by.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The replicas started for node `primary` (empty for a replica, or without
+    /// replicas).
+    pub fn replicas_of(&self, primary: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.replica_of[i] == Some(primary))
+            .collect()
     }
 
     /// Waits until every running node reports `cluster_state:ok` and knows all the

@@ -12,6 +12,10 @@
 //! or an older one is dropped (a same-version write is a newer make: a refresh by
 //! age, a `put`), so the next read refreshes it from Redis.
 //!
+//! On a Redis Cluster the channel is an ordinary one: a cluster broadcasts `PUBLISH`
+//! (from a script too) to every node, so the subscription is made to one node, and
+//! remade on the next node given when it is lost (a node that failed, say).
+//!
 //! The subscription is made by a task of its own, on a connection of its own, and is
 //! in place before the store's first access returns (or that access has waited a
 //! command timeout for it). If it is lost (the connection dropped, or killed with
@@ -194,13 +198,19 @@ impl Shared {
 /// a loss, clearing the near cache each time it is (back) in place. Holds the store
 /// weakly: it ends with the cache.
 async fn subscribe(store: Weak<Shared>, mut gone: oneshot::Receiver<()>) {
+    // On a cluster, the node the subscription is made to: the next one after a
+    // loss, so a dead node is not retried forever while others answer.
+    let mut node = 0_usize;
     loop {
         let Some(shared) = store.upgrade() else {
             return;
         };
-        let Some(client) = shared.link.client() else {
+        let clients = shared.link.subscription_clients();
+        if clients.is_empty() {
             return;
-        };
+        }
+        let client = clients[node % clients.len()].clone();
+        node = node.wrapping_add(1);
         let backplane = &shared.backplane;
         let timeout = shared.link.timeout();
         let pause = shared.link.backoff().max(MIN_RESUBSCRIBE);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::Redis;
+use super::link::Deployment;
 use crate::CacheBuilder;
 use crate::store::Memory;
 
@@ -29,7 +30,7 @@ pub const DEFAULT_KEY_PREFIX: &str = "async-cache:";
 /// What a [`CacheBuilder<Redis>`] collects beyond the common settings.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    pub(super) url: String,
+    pub(super) deployment: Deployment,
     pub(super) key_prefix: String,
     pub(super) near_cache: Option<Duration>,
     pub(super) command_timeout: Duration,
@@ -42,7 +43,7 @@ pub struct RedisConfig {
 impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
-            url: "redis://127.0.0.1:6379/".into(),
+            deployment: Deployment::Server("redis://127.0.0.1:6379/".into()),
             key_prefix: DEFAULT_KEY_PREFIX.into(),
             near_cache: None,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
@@ -82,7 +83,53 @@ impl CacheBuilder<Memory> {
         CacheBuilder {
             settings: self.settings,
             store: RedisConfig {
-                url: url.to_owned(),
+                deployment: Deployment::Server(url.to_owned()),
+                ..RedisConfig::default()
+            },
+        }
+    }
+
+    /// The shared tier over a Redis (or Valkey) Cluster: `urls` are some of its
+    /// nodes (one that answers is enough; give several, so that the cache still finds
+    /// the cluster when one is down). Every option of [`CacheBuilder<Redis>`] applies,
+    /// and everything [`Redis`] guarantees holds on the cluster as on one server.
+    ///
+    /// Each locator's keys share one hash slot, different locators hash to different
+    /// slots (entries spread over the primaries), and every script touches one slot.
+    /// A moved slot is followed by the client; a failed-over or unreachable primary is
+    /// a fault: counted in [`Stats::store_errors`](crate::Stats::store_errors), served
+    /// by generating in the caller, and recovered from without a restart once the
+    /// cluster has a primary for the slot again. Like any fault, it starts the
+    /// [`fault_backoff`](Self::fault_backoff), during which the store is left alone
+    /// for every slot, not only the failed primary's. The near cache's subscription is to
+    /// one node at a time (a cluster broadcasts every message to all of its nodes),
+    /// remade on another node given when that one is lost.
+    ///
+    /// Like [`redis`](Self::redis), it never connects: the first store access does
+    /// (asking the cluster for its slots), and the cache works without a store until
+    /// the cluster answers. A URL that does not parse is logged at `error`, and the
+    /// cache then runs without a store.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_cache_runtime::{Cache, Redis};
+    ///
+    /// let cache: Cache<Redis> = Cache::builder()
+    ///     .redis_cluster(&[
+    ///         "redis://10.0.0.1:6379/",
+    ///         "redis://10.0.0.2:6379/",
+    ///         "redis://10.0.0.3:6379/",
+    ///     ])
+    ///     .key_prefix("myapp:")
+    ///     .near_cache(Duration::from_secs(60))
+    ///     .build();
+    /// # drop(cache);
+    /// ```
+    pub fn redis_cluster(self, urls: &[&str]) -> CacheBuilder<Redis> {
+        CacheBuilder {
+            settings: self.settings,
+            store: RedisConfig {
+                deployment: Deployment::Cluster(urls.iter().map(|&url| url.to_owned()).collect()),
                 ..RedisConfig::default()
             },
         }

@@ -265,8 +265,7 @@ impl Shared {
                 }
             };
             let script = self.clone();
-            let base = self.keys.entry_base(locator);
-            let key = locator.to_owned();
+            let keys = self.keys.locator(locator);
             let value = bytes.clone();
             let cas_generation = generation.clone();
             let event = self.backplane.write_event(locator, &version_bytes);
@@ -276,9 +275,8 @@ impl Shared {
                     script
                         .scripts
                         .compare_and_set
-                        .key(script.keys.generation())
-                        .arg(&base)
-                        .arg(&key)
+                        .key(&keys.generation)
+                        .key(&keys.entry)
                         .arg(&cas_generation)
                         .arg(&expected)
                         .arg(&*value)
@@ -334,8 +332,7 @@ impl Shared {
     /// told, the locator's removal is kept for later.
     async fn undo_write(self: &Arc<Self>, locator: &str, generation: String, bytes: &[u8]) {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let keys = self.keys.locator(locator);
         let sha1 = sha1_smol::Sha1::from(bytes).digest().to_string();
         let event = self.backplane.event(backplane::REMOVE, locator);
         let undone = self
@@ -344,9 +341,8 @@ impl Shared {
                 script
                     .scripts
                     .delete_if
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&keys.generation)
+                    .key(&keys.entry)
                     .arg(&generation)
                     .arg(&sha1)
                     .arg(script.backplane.channel())
@@ -417,17 +413,15 @@ impl Shared {
     /// The mark script, nothing else.
     pub(super) async fn mark_in_redis(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let keys = self.keys.locator(locator);
         let event = self.backplane.event(backplane::EXPIRE, locator);
         self.link
             .run(move |mut conn| async move {
                 script
                     .scripts
                     .mark
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&keys.generation)
+                    .key(&keys.entry)
                     .arg(&[codec::FORMAT][..])
                     .arg(codec::MARK_AT)
                     .arg(script.backplane.channel())
@@ -442,17 +436,14 @@ impl Shared {
     /// The removal script, nothing else.
     pub(super) async fn remove_in_redis(self: &Arc<Self>, locator: &str) -> Result<(), StoreError> {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let key = self.keys.locator(locator).entry;
         let event = self.backplane.event(backplane::REMOVE, locator);
         self.link
             .run(move |mut conn| async move {
                 script
                     .scripts
                     .remove
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&key)
                     .arg(script.backplane.channel())
                     .arg(&event)
                     .invoke_async::<i64>(&mut conn)
@@ -468,21 +459,19 @@ impl Shared {
         locator: &str,
     ) -> Result<(String, Raw, Clock), StoreError> {
         let script = self.clone();
-        let base = self.keys.entry_base(locator);
-        let key = locator.to_owned();
+        let keys = self.keys.locator(locator);
         let max_value_bytes = self.entries.max_value_bytes;
         let sent_at = Instant::now();
-        let (generation, bytes, _pttl, length, now_us) = self
+        let (generation, bytes, length, now_us) = self
             .link
             .run(move |mut conn| async move {
                 script
                     .scripts
                     .read
-                    .key(script.keys.generation())
-                    .arg(&base)
-                    .arg(&key)
+                    .key(&keys.generation)
+                    .key(&keys.entry)
                     .arg(max_value_bytes)
-                    .invoke_async::<(String, Option<Vec<u8>>, i64, i64, String)>(&mut conn)
+                    .invoke_async::<(String, Option<Vec<u8>>, i64, String)>(&mut conn)
                     .await
             })
             .await?;

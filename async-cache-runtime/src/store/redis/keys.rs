@@ -3,38 +3,56 @@
 //! can tell the cache's keys from the application's, whatever the prefix.
 //!
 //! ```text
-//! {prefix}swr:gen                          the generation (invalidate_all)
 //! {prefix}swr:builds                       hash: fingerprint -> first seen (Redis TIME)
-//! {prefix}swr:{<tag>}:e:<gen>:<locator>    an entry of generation <gen>
+//! {prefix}swr:{<tag>}:gen                  the generation of the tag's bucket (invalidate_all)
+//! {prefix}swr:{<tag>}:e:<locator>          an entry: hash of `g` (its generation), `v` (the record)
 //! {prefix}swr:{<tag>}:lock:<locator>       the refresh lock
 //! {prefix}swr:{<tag>}:miss:<locator>       the miss lock (one generation per fleet)
 //! {prefix}swr:events                       the backplane's pub/sub channel
 //! ```
 //!
-//! `<tag>` is 16 hex digits of the SHA-1 of the locator, in braces: a Redis Cluster
-//! hash tag, so that every key of one locator lies in one hash slot (its scripts
-//! touch one slot) while locators spread over the slots. The locator itself is not
-//! the tag: it may contain `{` or `}` (an empty or cut tag would split one locator's
-//! keys over slots). Everything up to the tag's `}` is the same for all keys of a
-//! locator, so they share a slot even when the prefix holds braces of its own.
+//! `<tag>` is the locator's bucket, three hex digits (one of [`BUCKETS`]) taken from
+//! the SHA-1 of the locator, in braces: a Redis Cluster hash tag, so that every key
+//! of one locator, and the generation it is read under, lie in one hash slot (each
+//! script touches one slot, with all its keys declared), while locators spread over
+//! the buckets' slots and so over the primaries. The locator itself is not the tag:
+//! it may contain `{` or `}` (an empty or cut tag would split one locator's keys
+//! over slots). Everything up to the tag's `}` is the same for all keys of a bucket,
+//! so they share a slot even when the prefix holds braces of its own (all of the
+//! cache's keys then share the prefix's slot).
 
 use std::fmt::Write as _;
 
 /// The marker segment after the prefix.
 pub(super) const MARKER: &str = "swr:";
 
+/// How many buckets (hash tags, each with a generation key of its own) locators
+/// are spread over: enough to spread entries over the primaries of any cluster
+/// people run, few enough that `invalidate_all` bumps them all in a moment.
+pub(super) const BUCKETS: u16 = 1024;
+
+/// The keys of one locator.
+pub(super) struct LocatorKeys {
+    /// The generation key of the locator's bucket.
+    pub(super) generation: String,
+    pub(super) entry: String,
+}
+
 pub(super) struct Keys {
     prefix: String,
-    gen_key: String,
     builds_key: String,
+    /// Every bucket's generation key, in bucket order.
+    generations: std::sync::Arc<[String]>,
 }
 
 impl Keys {
     pub(super) fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_owned(),
-            gen_key: format!("{prefix}{MARKER}gen"),
             builds_key: format!("{prefix}{MARKER}builds"),
+            generations: (0..BUCKETS)
+                .map(|bucket| format!("{}gen", bucket_base(prefix, bucket)))
+                .collect(),
         }
     }
 
@@ -42,33 +60,30 @@ impl Keys {
         &self.prefix
     }
 
-    pub(super) fn generation(&self) -> &str {
-        &self.gen_key
-    }
-
     pub(super) fn builds(&self) -> &str {
         &self.builds_key
     }
 
-    /// `{prefix}swr:{<tag>}:`, what every key of `locator` starts with.
-    fn locator_base(&self, locator: &str) -> String {
-        let digest = sha1_smol::Sha1::from(locator.as_bytes()).digest().bytes();
-        let mut base = String::with_capacity(self.prefix.len() + MARKER.len() + 20);
-        base.push_str(&self.prefix);
-        base.push_str(MARKER);
-        base.push('{');
-        for byte in &digest[..8] {
-            let _ = write!(base, "{byte:02x}");
-        }
-        base.push_str("}:");
-        base
+    /// Every bucket's generation key: what `invalidate_all` bumps.
+    pub(super) fn generations(&self) -> std::sync::Arc<[String]> {
+        self.generations.clone()
     }
 
-    /// What the scripts append `<gen>:<locator>` to for the entry key.
-    pub(super) fn entry_base(&self, locator: &str) -> String {
-        let mut base = self.locator_base(locator);
-        base.push_str("e:");
-        base
+    /// `{prefix}swr:{<tag>}:`, what every key of `locator` starts with.
+    fn locator_base(&self, locator: &str) -> String {
+        bucket_base(&self.prefix, bucket(locator))
+    }
+
+    /// The entry key and its bucket's generation key, with one hash of the locator.
+    pub(super) fn locator(&self, locator: &str) -> LocatorKeys {
+        let base = self.locator_base(locator);
+        let mut entry = String::with_capacity(base.len() + 2 + locator.len());
+        entry.push_str(&base);
+        entry.push_str("e:");
+        entry.push_str(locator);
+        let mut generation = base;
+        generation.push_str("gen");
+        LocatorKeys { generation, entry }
     }
 
     pub(super) fn refresh_lock(&self, locator: &str) -> String {
@@ -85,28 +100,44 @@ impl Keys {
         key
     }
 
-    /// A `SCAN MATCH` pattern for every entry key of every generation, and nothing
-    /// else (not the locks, not the generation, not the application's keys).
+    /// A `SCAN MATCH` pattern for every entry key, and nothing else (not the locks,
+    /// not the generations, not the application's keys).
     pub(super) fn entry_pattern(&self) -> String {
         format!(
             "{}{MARKER}\\{{{}\\}}:e:*",
             glob_escape(&self.prefix),
-            "?".repeat(16)
+            "?".repeat(3)
         )
     }
 
-    /// The generation of a key that [`entry_pattern`](Self::entry_pattern) matched.
-    pub(super) fn entry_generation(&self, key: &[u8]) -> Option<u64> {
-        // prefix, marker, `{` + 16 + `}:`, `e:`
-        let start = self.prefix.len() + MARKER.len() + "{0123456789abcdef}:e:".len();
-        let rest = key.get(start..)?;
-        let colon = rest.iter().position(|&b| b == b':')?;
-        let digits = std::str::from_utf8(&rest[..colon]).ok()?;
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    /// The generation key of the bucket of an entry key that
+    /// [`entry_pattern`](Self::entry_pattern) matched.
+    pub(super) fn generation_of_entry(&self, key: &[u8]) -> Option<&str> {
+        let start = self.prefix.len() + MARKER.len() + 1;
+        let tag = std::str::from_utf8(key.get(start..start + 3)?).ok()?;
+        let bucket = u16::from_str_radix(tag, 16).ok()?;
+        if format!("{bucket:03x}") != tag {
             return None;
         }
-        digits.parse().ok()
+        self.generations
+            .get(usize::from(bucket))
+            .map(String::as_str)
     }
+}
+
+/// The bucket of `locator`: the top bits of its SHA-1.
+fn bucket(locator: &str) -> u16 {
+    let digest = sha1_smol::Sha1::from(locator.as_bytes()).digest().bytes();
+    u16::from_be_bytes([digest[0], digest[1]]) % BUCKETS
+}
+
+/// `{prefix}swr:{<tag>}:`.
+fn bucket_base(prefix: &str, bucket: u16) -> String {
+    let mut base = String::with_capacity(prefix.len() + MARKER.len() + 7);
+    base.push_str(prefix);
+    base.push_str(MARKER);
+    let _ = write!(base, "{{{bucket:03x}}}:");
+    base
 }
 
 /// `prefix` as a literal in a `SCAN MATCH` pattern.
@@ -155,13 +186,17 @@ mod tests {
         for prefix in ["", "myapp:", "{app}:", "a{b:", "x}y:"] {
             let keys = Keys::new(prefix);
             for locator in ["things/1", "}", "{", "{}", "a}b{c", "{x}"] {
-                let entry = format!("{}17:{locator}", keys.entry_base(locator));
+                let LocatorKeys { generation, entry } = keys.locator(locator);
                 let lock = keys.refresh_lock(locator);
                 assert_eq!(slot(&entry), slot(&lock), "{prefix:?} {locator:?}");
+                assert_eq!(slot(&entry), slot(&generation), "{prefix:?} {locator:?}");
                 assert_eq!(slot(&entry), slot(&keys.miss_lock(locator)));
                 assert!(entry.starts_with(&format!("{prefix}swr:")));
-                assert_eq!(keys.entry_generation(entry.as_bytes()), Some(17));
-                assert_eq!(keys.entry_generation(lock.as_bytes()), None);
+                assert_eq!(
+                    keys.generation_of_entry(entry.as_bytes()),
+                    Some(&*generation)
+                );
+                assert!(keys.generations().contains(&generation));
             }
         }
         let keys = Keys::new("myapp:");
@@ -169,5 +204,24 @@ mod tests {
             .map(|i| slot(&keys.refresh_lock(&format!("things/{i}"))))
             .collect();
         assert!(slots.len() > 32, "locators spread over slots: {slots:?}");
+        let buckets: std::collections::HashSet<u16> =
+            keys.generations().iter().map(|key| slot(key)).collect();
+        assert!(
+            buckets.len() > 900,
+            "buckets spread over slots: {}",
+            buckets.len()
+        );
+    }
+
+    #[test]
+    fn the_sweep_pattern_matches_entries_only() {
+        let keys = Keys::new("my*app:");
+        assert_eq!(keys.entry_pattern(), "my\\*app:swr:\\{???\\}:e:*");
+        assert_eq!(keys.generation_of_entry(b"my*app:swr:{3FF}:e:x"), None);
+        assert_eq!(
+            keys.generation_of_entry(b"my*app:swr:{3ff}:e:x"),
+            Some("my*app:swr:{3ff}:gen")
+        );
+        assert_eq!(keys.generation_of_entry(b"my*app:swr:{400}:e:x"), None);
     }
 }

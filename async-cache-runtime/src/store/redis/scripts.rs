@@ -1,21 +1,28 @@
-//! The Lua scripts: each runs atomically in Redis, in one round trip.
+//! The Lua scripts: each runs atomically in Redis, in one round trip, and touches
+//! one hash slot with every key it touches declared in `KEYS` (what Redis Cluster
+//! requires; the same scripts run on one server).
 //!
-//! Entry keys are `{entry base}{generation}:{locator}` (see `keys`), where the
-//! generation is the integer under `{prefix}swr:gen` that `invalidate_all`
-//! increments. Scripts build the entry key themselves from the generation they read,
-//! so a read or write and the generation it belongs to are one atomic step. (Keys
-//! built inside a script are not declared to Redis: fine on a standalone server or a
-//! primary with replicas, not on Redis Cluster.)
+//! An entry is a hash under `{prefix}swr:{<tag>}:e:<locator>` of `g`, the generation
+//! it was written under, and `v`, the record's bytes. The generation is the integer
+//! under its bucket's key `{prefix}swr:{<tag>}:gen` (same tag, so same slot), which
+//! `invalidate_all` increments in every bucket: an entry whose `g` is not its
+//! bucket's generation is of before an `invalidate_all`, and counts as absent (the
+//! next write replaces it, the sweep deletes it). Reading the generation and the
+//! entry in one script makes a read or write and the generation it belongs to one
+//! atomic step.
 //!
 //! A generation key that is missing (deleted by someone) or holds anything but a
 //! canonical integer is replaced, by whichever script meets it first, with Redis's
 //! clock in microseconds: a generation never seen before, above every one counted up
 //! from an earlier such start, so entries of older generations stay dead instead of
-//! coming back, and no access fails on it.
+//! coming back, and no access fails on it. A key under an entry's name that is not
+//! such a hash (another type) counts as absent too, and the next write replaces it.
 
 use redis::Script;
 
-/// `generation(key)`: the current generation, repaired first if need be.
+/// `generation(key)`: the current generation, repaired first if need be;
+/// `length(key, gen)`: the length of the entry's record if it is of generation
+/// `gen`, else 0.
 const GENERATION: &str = r"
 local function generation(key)
   local gen = redis.call('GET', key)
@@ -27,6 +34,10 @@ local function generation(key)
   gen = now[1] .. string.format('%06d', tonumber(now[2]))
   redis.call('SET', key, gen)
   return gen
+end
+local function length(key, gen)
+  if redis.pcall('HGET', key, 'g') ~= gen then return 0 end
+  return redis.call('HSTRLEN', key, 'v')
 end
 ";
 
@@ -47,110 +58,121 @@ local function stamped(bytes, at)
 end
 ";
 
-/// `KEYS[1]` generation key; `ARGV` entry base, locator, largest value in bytes.
-/// Returns `{generation, bytes or nil, PTTL, length, now}`: the bytes are left out
-/// (nil, with their length) when they are longer than the largest value; `now` is
-/// Redis's clock (`now_us`), against which the record's stamp gives its age.
+/// `KEYS` generation, entry; `ARGV[1]` largest value in bytes. Returns
+/// `{generation, bytes or nil, length, now}`: the bytes are left out (nil, with
+/// their length) when they are longer than the largest value; `now` is Redis's
+/// clock (`now_us`), against which the record's stamp gives its age. A hit is two
+/// calls on the entry: the record's length, then its generation and bytes together.
 const READ: &str = r"
 local gen = generation(KEYS[1])
-local key = ARGV[1] .. gen .. ':' .. ARGV[2]
-local length = redis.call('STRLEN', key)
 local now = now_us()
-if length == 0 then return {gen, false, -2, 0, now} end
-if length > tonumber(ARGV[3]) then return {gen, false, redis.call('PTTL', key), length, now} end
-return {gen, redis.call('GET', key), redis.call('PTTL', key), length, now}
+local n = redis.pcall('HSTRLEN', KEYS[2], 'v')
+if type(n) ~= 'number' or n == 0 then return {gen, false, 0, now} end
+if n > tonumber(ARGV[1]) then
+  if redis.call('HGET', KEYS[2], 'g') ~= gen then return {gen, false, 0, now} end
+  return {gen, false, n, now}
+end
+local found = redis.call('HMGET', KEYS[2], 'g', 'v')
+if found[1] ~= gen then return {gen, false, 0, now} end
+return {gen, found[2], n, now}
 ";
 
-/// Compare-and-set. `KEYS[1]` generation key; `ARGV` entry base, locator, expected
-/// generation, what is expected (`''`: absent; `'>'`: a value longer than
-/// `ARGV[7]` bytes; else the SHA-1 of the expected bytes), new bytes, expiry in ms
-/// (`'0'`: none), largest value in bytes, backplane channel, event, offset of the
-/// time stamp in the new bytes (`stamped`). Returns the time stamped (a positive
-/// number; 1 when nothing was stamped) when written, 0 when the entry changed, -1
-/// when the generation changed (an `invalidate_all` won).
+/// Compare-and-set. `KEYS` generation, entry; `ARGV` expected generation, what is
+/// expected (`''`: absent; `'>'`: a value longer than `ARGV[5]` bytes; else the
+/// SHA-1 of the expected bytes), new bytes, expiry in ms (`'0'`: none), largest
+/// value in bytes, backplane channel, event, offset of the time stamp in the new
+/// bytes (`stamped`). Returns the time stamped (a positive number; 1 when nothing
+/// was stamped) when written, 0 when the entry changed, -1 when the generation
+/// changed (an `invalidate_all` won).
 const COMPARE_AND_SET: &str = r"
 local gen = generation(KEYS[1])
-if gen ~= ARGV[3] then return -1 end
-local key = ARGV[1] .. gen .. ':' .. ARGV[2]
-if ARGV[4] == '' then
-  if redis.call('STRLEN', key) ~= 0 then return 0 end
-elseif ARGV[4] == '>' then
-  if redis.call('STRLEN', key) <= tonumber(ARGV[7]) then return 0 end
+if gen ~= ARGV[1] then return -1 end
+local n = length(KEYS[2], gen)
+if ARGV[2] == '' then
+  if n ~= 0 then return 0 end
+elseif ARGV[2] == '>' then
+  if n <= tonumber(ARGV[5]) then return 0 end
 else
-  local current = redis.call('GET', key)
-  if (not current) or redis.sha1hex(current) ~= ARGV[4] then return 0 end
+  if n == 0 or redis.sha1hex(redis.call('HGET', KEYS[2], 'v')) ~= ARGV[2] then return 0 end
 end
-local value, written = stamped(ARGV[5], tonumber(ARGV[10]))
-if ARGV[6] == '0' then
-  redis.call('SET', key, value)
-else
-  redis.call('SET', key, value, 'PX', ARGV[6])
-end
-redis.call('PUBLISH', ARGV[8], ARGV[9])
+local value, written = stamped(ARGV[3], tonumber(ARGV[8]))
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'g', gen, 'v', value)
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+redis.call('PUBLISH', ARGV[6], ARGV[7])
 if written > 0 then return written end
 return 1
 ";
 
-/// `expire`: marks the record outdated in place, keeping its bytes' time to live.
-/// `KEYS[1]` generation key; `ARGV` entry base, locator, format tag (one byte),
-/// offset of the mark byte, backplane channel, event. Only a record of that format
-/// is marked; the event goes out either way, as `REMOVE`'s does. Returns 1 when
-/// marked.
+/// `expire`: marks the record outdated in place, keeping its time to live (`HSET`
+/// leaves the key's expiry as it is). `KEYS` generation, entry; `ARGV` format tag
+/// (one byte), offset of the mark byte, backplane channel, event. Only a record of
+/// that format, of the current generation, is marked; the event goes out either
+/// way, as `REMOVE`'s does. Returns 1 when marked.
 const MARK: &str = r"
 local gen = generation(KEYS[1])
-local key = ARGV[1] .. gen .. ':' .. ARGV[2]
-local at = tonumber(ARGV[4])
-local current = redis.call('GET', key)
+local at = tonumber(ARGV[2])
 local marked = 0
-if current and #current > at and string.sub(current, 1, 1) == ARGV[3] then
-  local pttl = redis.call('PTTL', key)
-  local value = string.sub(current, 1, at) .. '\1' .. string.sub(current, at + 2)
-  if pttl > 0 then
-    redis.call('SET', key, value, 'PX', pttl)
-    marked = 1
-  elseif pttl == -1 then
-    redis.call('SET', key, value)
+if length(KEYS[2], gen) > at then
+  local current = redis.call('HGET', KEYS[2], 'v')
+  if string.sub(current, 1, 1) == ARGV[1] then
+    local value = string.sub(current, 1, at) .. '\1' .. string.sub(current, at + 2)
+    redis.call('HSET', KEYS[2], 'v', value)
     marked = 1
   end
 end
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return marked
 ";
 
-/// `KEYS[1]` generation key; `ARGV` entry base, locator, backplane channel, event.
-/// The event goes out even when nothing was deleted: other processes' near caches
-/// may hold what Redis no longer does.
+/// `KEYS[1]` entry; `ARGV` backplane channel, event. The event goes out even when
+/// nothing was deleted: other processes' near caches may hold what Redis no longer
+/// does.
 const REMOVE: &str = r"
-local gen = generation(KEYS[1])
-local removed = redis.call('DEL', ARGV[1] .. gen .. ':' .. ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+local removed = redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
 return removed
 ";
 
-/// Deletes the entry only if it still holds exactly the bytes given (by SHA-1):
-/// undoes a write that an `invalidate` of this process overtook. `KEYS[1]`
-/// generation key; `ARGV` entry base, locator, generation, SHA-1, backplane channel,
+/// Deletes the entry only if it still holds exactly the bytes given (by SHA-1), in
+/// the generation given: undoes a write that an `invalidate` of this process
+/// overtook. `KEYS` generation, entry; `ARGV` generation, SHA-1, backplane channel,
 /// event.
 const DELETE_IF: &str = r"
 local gen = generation(KEYS[1])
-if gen ~= ARGV[3] then return 0 end
-local key = ARGV[1] .. gen .. ':' .. ARGV[2]
-local current = redis.call('GET', key)
-if current and redis.sha1hex(current) == ARGV[4] then
-  redis.call('DEL', key)
-  redis.call('PUBLISH', ARGV[5], ARGV[6])
+if gen ~= ARGV[1] or length(KEYS[2], gen) == 0 then return 0 end
+if redis.sha1hex(redis.call('HGET', KEYS[2], 'v')) == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
   return 1
 end
 return 0
 ";
 
-/// `invalidate_all`: the next generation. `KEYS[1]` generation key; `ARGV` backplane
-/// channel, event.
+/// `invalidate_all`: the next generation of every bucket given. `KEYS` the buckets'
+/// generation keys (on a cluster, of one slot). Returns how many were bumped.
 const NEXT_GENERATION: &str = r"
-generation(KEYS[1])
-local gen = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return gen
+for i = 1, #KEYS do
+  generation(KEYS[i])
+  redis.call('INCR', KEYS[i])
+end
+return #KEYS
+";
+
+/// The sweep after `invalidate_all`: deletes those of the entries given that are of
+/// another generation than their bucket's. `KEYS` pairs of a bucket's generation
+/// key and one of its entries (on a cluster, all of one slot). Returns how many
+/// were deleted.
+const SWEEP: &str = r"
+local swept = 0
+for i = 1, #KEYS - 1, 2 do
+  local gen = generation(KEYS[i])
+  local g = redis.pcall('HGET', KEYS[i + 1], 'g')
+  if type(g) == 'string' and g ~= gen then
+    swept = swept + redis.call('UNLINK', KEYS[i + 1])
+  end
+end
+return swept
 ";
 
 /// Registers a build's fingerprint with the time Redis first saw it, once, and
@@ -198,6 +220,7 @@ pub(super) struct Scripts {
     pub(super) remove: Script,
     pub(super) delete_if: Script,
     pub(super) next_generation: Script,
+    pub(super) sweep: Script,
     pub(super) register_build: Script,
     pub(super) unlock: Script,
     pub(super) renew: Script,
@@ -212,9 +235,10 @@ impl Scripts {
             read: with_time(READ),
             compare_and_set: with_time(COMPARE_AND_SET),
             mark: with_generation(MARK),
-            remove: with_generation(REMOVE),
+            remove: Script::new(REMOVE),
             delete_if: with_generation(DELETE_IF),
             next_generation: with_generation(NEXT_GENERATION),
+            sweep: with_generation(SWEEP),
             register_build: Script::new(REGISTER_BUILD),
             unlock: Script::new(UNLOCK),
             renew: Script::new(RENEW),
