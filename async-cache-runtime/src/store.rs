@@ -6,10 +6,10 @@
 //! name in bounds, over a private one that carries the methods.
 
 mod front;
-mod touches;
 mod memory;
 pub(crate) mod record;
 mod slots;
+mod touches;
 pub use memory::Memory;
 pub(crate) use record::{ErasedRecord, Record};
 #[cfg(feature = "redis")]

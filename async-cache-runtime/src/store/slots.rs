@@ -15,9 +15,9 @@ use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
 use super::front::Front;
-use super::touches::{Touched, Touches};
 use super::record::{ErasedRecord, Record};
 use super::sealed::Found;
+use super::touches::{Touched, Touches};
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -297,7 +297,9 @@ impl Slots {
     /// front is never behind moka) unless moka has just let it go.
     fn held(&self, locator: &str) -> Option<Arc<Slot>> {
         self.front
-            .read(locator, |slot| (!slot.is_retired()).then(|| Arc::clone(slot)))
+            .read(locator, |slot| {
+                (!slot.is_retired()).then(|| Arc::clone(slot))
+            })
             .flatten()
             .filter(|_| self.map.contains_key(locator))
     }

@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 /// Front hits of a slot per period that read moka.
 const FIRST: u32 = 2;
 
+/// A period is this many times the capacity in moka reads: long enough for every
+/// resident slot's first hits, short enough to follow the sketch's halving.
+const PERIOD: u64 = 2;
+
 /// After those, one front hit in this many does. A power of two: the test is a mask.
 const SAMPLE: u32 = 64;
 
@@ -42,7 +46,11 @@ impl Touches {
     pub(crate) fn new(max_capacity: u64) -> Self {
         Touches {
             reads: AtomicU64::new(0),
-            shift: max_capacity.clamp(1 << 10, 1 << 40).next_power_of_two().trailing_zeros(),
+            shift: max_capacity
+                .saturating_mul(PERIOD)
+                .clamp(1 << 14, 1 << 50)
+                .next_power_of_two()
+                .trailing_zeros(),
         }
     }
 
@@ -76,4 +84,27 @@ fn sample() -> bool {
         hits.set(n);
         n & (SAMPLE - 1) == 0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slots_first_hits_of_each_period_touch_then_a_sample() {
+        let touches = Touches::new(1);
+        let slot = Touched::default();
+        let wanted = |n: u32| (0..n).filter(|_| touches.wants(&slot)).count() as u32;
+        assert_eq!(wanted(FIRST), FIRST, "the first hits of a period all touch");
+        let sampled = wanted(SAMPLE * 8);
+        assert!(
+            (7..=9).contains(&sampled),
+            "then one in {SAMPLE}: {sampled} of {}",
+            SAMPLE * 8
+        );
+        for _ in 0..1_u64 << touches.shift {
+            touches.count();
+        }
+        assert_eq!(wanted(FIRST), FIRST, "a new period starts the count again");
+    }
 }

@@ -114,4 +114,3 @@ fn a_read_after_a_removal_never_sees_the_removed_version() {
     let seen: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(seen > 0, "the readers met the entry while it was held");
 }
-
