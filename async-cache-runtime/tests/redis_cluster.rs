@@ -17,6 +17,10 @@ use test_support::cache_keys;
 use test_support::redis_server::RedisCluster;
 use tokio::sync::Notify;
 
+#[path = "common/shared_tier.rs"]
+mod shared_tier;
+use shared_tier::{Runs, served};
+
 const PREFIX: &str = "cl:";
 
 fn builder(cluster: &RedisCluster) -> async_cache_runtime::CacheBuilder<Redis> {
@@ -27,48 +31,6 @@ fn builder(cluster: &RedisCluster) -> async_cache_runtime::CacheBuilder<Redis> {
 
 fn cache(cluster: &RedisCluster) -> Cache<Redis> {
     builder(cluster).build()
-}
-
-#[derive(Clone, Default)]
-struct Runs(Arc<AtomicUsize>);
-
-impl Runs {
-    /// A generator that counts its runs (not the making of its future, which a
-    /// refresh skipped as locked elsewhere never polls).
-    fn make(
-        &self,
-        value: &str,
-    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> + Send + use<>
-    {
-        let runs = self.0.clone();
-        let value = value.to_string();
-        move || {
-            Box::pin(async move {
-                runs.fetch_add(1, SeqCst);
-                value
-            })
-        }
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(SeqCst)
-    }
-}
-
-async fn served(
-    cache: &Cache<Redis>,
-    locator: &str,
-    version: u64,
-    runs: &Runs,
-) -> (String, Served) {
-    cache
-        .fetch_served(
-            locator,
-            version,
-            FetchOptions::new(),
-            runs.make("generated"),
-        )
-        .await
 }
 
 /// An admin connection to the node serving `key` now.

@@ -3,12 +3,14 @@
 //! stand for two processes (the two-process tests are in `redis_processes.rs`).
 #![cfg(feature = "redis")]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use async_cache_runtime::{Cache, FetchOptions, Redis, Served};
 use test_support::{RedisServer, cache_keys};
+
+#[path = "common/shared_tier.rs"]
+mod shared_tier;
+use shared_tier::{Runs, served};
 
 const PREFIX: &str = "test:";
 
@@ -22,48 +24,6 @@ fn cache(server: &RedisServer) -> Cache<Redis> {
 /// The Redis key of `locator`'s entry.
 fn entry_key(locator: &str) -> String {
     cache_keys::entry(PREFIX, locator)
-}
-
-#[derive(Clone, Default)]
-struct Runs(Arc<AtomicUsize>);
-
-impl Runs {
-    /// A generator that counts its runs (not the making of its future, which a
-    /// refresh skipped as superseded or locked elsewhere never polls).
-    fn make(
-        &self,
-        value: &str,
-    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> + Send + use<>
-    {
-        let runs = self.0.clone();
-        let value = value.to_string();
-        move || {
-            Box::pin(async move {
-                runs.fetch_add(1, SeqCst);
-                value
-            })
-        }
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(SeqCst)
-    }
-}
-
-async fn served(
-    cache: &Cache<Redis>,
-    locator: &str,
-    version: u64,
-    runs: &Runs,
-) -> (String, Served) {
-    cache
-        .fetch_served(
-            locator,
-            version,
-            FetchOptions::new(),
-            runs.make("generated"),
-        )
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

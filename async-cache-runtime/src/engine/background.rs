@@ -66,6 +66,19 @@ struct Scheduled {
 }
 
 impl<S: Backend> Engine<S> {
+    /// A place in the worker, or the refresh counted as dropped.
+    fn reserve_or_drop(&self, locator: &str) -> Option<Place> {
+        let place = self.worker.reserve(&self.counters);
+        if place.is_none() {
+            self.counters.refresh(Refresh::Dropped);
+            tracing::debug!(
+                locator,
+                "refresh dropped: refresh concurrency and queue are full"
+            );
+        }
+        place
+    }
+
     /// Schedules one background refresh of `locator` unless one is in flight, or
     /// counts it dropped when the worker is full.
     pub(super) fn schedule_refresh<V, T, E, G, Fut>(
@@ -101,12 +114,7 @@ impl<S: Backend> Engine<S> {
             }
             Err(None) => return, // a generation of this version or newer is in flight
         };
-        let Some(mut place) = self.worker.reserve(&self.counters) else {
-            self.counters.refresh(Refresh::Dropped);
-            tracing::debug!(
-                locator,
-                "refresh dropped: refresh concurrency and queue are full"
-            );
+        let Some(mut place) = self.reserve_or_drop(locator) else {
             return;
         };
         let generate = generate
@@ -199,12 +207,7 @@ impl<S: Backend> Engine<S> {
             }
             match self.flights.claim_refresh::<V, T>(locator, &version) {
                 Ok(claim) => {
-                    let Some(place) = self.worker.reserve(&self.counters) else {
-                        self.counters.refresh(Refresh::Dropped);
-                        tracing::debug!(
-                            locator,
-                            "refresh dropped: refresh concurrency and queue are full"
-                        );
+                    let Some(place) = self.reserve_or_drop(locator) else {
                         return;
                     };
                     let run = run

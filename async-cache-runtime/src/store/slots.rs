@@ -366,7 +366,7 @@ fn take_out(
     locator: &str,
     which: impl Fn(&Slot) -> bool,
 ) {
-    let Some(held) = front.read(locator, |slot| Arc::clone(slot)) else {
+    let Some(held) = front.read(locator, Arc::clone) else {
         return;
     };
     if which(&held) {

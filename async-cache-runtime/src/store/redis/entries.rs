@@ -17,8 +17,16 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::{Shared, backplane, codec};
+
 use crate::store::sealed::WriteOptions;
 use crate::store::{Record, StillValid, StoreError};
+
+/// What `invalidate` (remove) and `expire` (mark) do to an entry.
+#[derive(Clone, Copy)]
+enum Forget {
+    Remove,
+    Mark,
+}
 
 /// What a read of Redis finds: a record, nothing usable, or a fault.
 type Read<V, T> = Result<Option<Stored<V, T>>, StoreError>;
@@ -357,30 +365,7 @@ impl Shared {
     }
 
     pub(super) async fn remove(self: Arc<Self>, locator: String) -> Result<(), StoreError> {
-        self.backplane_ready().await;
-        // This process forgets the entry first: a read or write that began before
-        // does not put it back into the near cache.
-        self.entries.removals.fetch_add(1, SeqCst);
-        if let Some(near) = &self.near {
-            near.remove(&locator);
-        }
-        let result = async {
-            self.sync_clear().await?;
-            self.remove_in_redis(&locator).await
-        }
-        .await;
-        if result.is_err() {
-            // Kept, and applied once Redis answers: until then this process's reads
-            // and writes of the locator fail rather than see the entry.
-            self.pend_removal(&locator);
-        }
-        // Again after the round trip: a read that was under way meanwhile may have
-        // offered what it found just before the removal landed.
-        self.entries.removals.fetch_add(1, SeqCst);
-        if let Some(near) = &self.near {
-            near.remove(&locator);
-        }
-        result
+        self.forget(locator, Forget::Remove).await
     }
 
     /// `expire`: marks the entry outdated in Redis, where it stays a fallback until
@@ -388,26 +373,47 @@ impl Shared {
     /// here; made while Redis cannot be told, kept and applied once it answers, like
     /// a removal.
     pub(super) async fn expire(self: Arc<Self>, locator: String) -> Result<(), StoreError> {
+        self.forget(locator, Forget::Mark).await
+    }
+
+    async fn forget(self: Arc<Self>, locator: String, how: Forget) -> Result<(), StoreError> {
         self.backplane_ready().await;
-        // A read under way does not put back an unmarked copy of what it found.
-        self.entries.removals.fetch_add(1, SeqCst);
-        if let Some(near) = &self.near {
-            near.mark(&locator);
-        }
+        // This process forgets the entry first: a read or write that began before
+        // does not put it back into the near cache (nor an unmarked copy of it).
+        self.forget_near(&locator, how);
         let result = async {
             self.sync_clear().await?;
-            self.sync_pending(&locator).await?;
-            self.mark_in_redis(&locator).await
+            match how {
+                Forget::Remove => self.remove_in_redis(&locator).await,
+                Forget::Mark => {
+                    self.sync_pending(&locator).await?;
+                    self.mark_in_redis(&locator).await
+                }
+            }
         }
         .await;
         if result.is_err() {
-            self.pend_expire(&locator);
+            // Kept, and applied once Redis answers: until then this process's reads
+            // and writes of the locator fail rather than see the entry.
+            match how {
+                Forget::Remove => self.pend_removal(&locator),
+                Forget::Mark => self.pend_expire(&locator),
+            }
         }
+        // Again after the round trip: a read that was under way meanwhile may have
+        // offered what it found just before the removal or mark landed.
+        self.forget_near(&locator, how);
+        result
+    }
+
+    fn forget_near(&self, locator: &str, how: Forget) {
         self.entries.removals.fetch_add(1, SeqCst);
         if let Some(near) = &self.near {
-            near.mark(&locator);
+            match how {
+                Forget::Remove => near.remove(locator),
+                Forget::Mark => near.mark(locator),
+            }
         }
-        result
     }
 
     /// The mark script, nothing else.
