@@ -629,14 +629,14 @@ impl NotCacheable {
 }
 
 /// `Cache::fetch_with`, reached without method syntax so that no user trait or
-/// type in scope can change what it means.
-pub async fn fetch<S, V, T, G, Fut>(
+/// type in scope can change what it means; its future, with none of ours around it.
+pub fn fetch<S, V, T, G, Fut>(
     cache: &Cache<S>,
     locator: impl AsRef<str>,
     version: V,
     options: FetchOptions,
     generate: G,
-) -> T
+) -> impl Future<Output = T>
 where
     S: Stores<V, T>,
     V: Version,
@@ -644,17 +644,17 @@ where
     G: FnOnce() -> Fut + Send,
     Fut: Future<Output = T> + Send + 'static,
 {
-    Cache::fetch_with(cache, locator, version, options, generate).await
+    Cache::fetch_with(cache, locator, version, options, generate)
 }
 
-/// `Cache::try_fetch_with`, for functions returning `Result`.
-pub async fn try_fetch<S, V, T, E, G, Fut>(
+/// `Cache::try_fetch_with`, for functions returning `Result`; its future, as above.
+pub fn try_fetch<S, V, T, E, G, Fut>(
     cache: &Cache<S>,
     locator: impl AsRef<str>,
     version: V,
     options: FetchOptions,
     generate: G,
-) -> Result<T, E>
+) -> impl Future<Output = Result<T, E>>
 where
     S: Stores<V, T>,
     V: Version,
@@ -663,7 +663,7 @@ where
     G: FnOnce() -> Fut + Send,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
-    Cache::try_fetch_with(cache, locator, version, options, generate).await
+    Cache::try_fetch_with(cache, locator, version, options, generate)
 }
 
 /// An argument moved into a generation: it must be `Send + 'static` to outlive the
