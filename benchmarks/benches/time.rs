@@ -44,6 +44,13 @@ fn profile(id: &str) {
     let rt = benchmarks::current_thread();
     let contenders = rt.block_on(TimeContenders::new());
     let elapsed = rt.block_on(contenders.reads(which, iters, 0));
+    assert_eq!(
+        contenders
+            .outage_calls
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "a throttled fail-safe answer calls no generator"
+    );
     eprintln!("{id}: {iters} reads in {elapsed:?}");
 }
 
