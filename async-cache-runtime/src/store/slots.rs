@@ -28,8 +28,8 @@ type Hasher = foldhash::fast::RandomState;
 /// `foldhash`, which beats SipHash on short locators.
 ///
 /// Reads go to the lock-free [`Front`] first, which holds the same slots as moka:
-/// every write (`offer`, `mark`) publishes its slot to the front under moka's lock
-/// for the key, before moka holds it, and retires the slot it replaces after; every
+/// every write (`offer`, `mark`) publishes its slot to the front on its locator's
+/// stripe, before moka holds it, and retires the slot it replaces after; every
 /// removal (ours, or moka's eviction) withdraws the slot from the front, then
 /// retires it. A reader that meets a retired slot reads the front once more: the
 /// slot that replaced it is there already, or nothing is. So the front answers with
