@@ -7,7 +7,7 @@
 //! the two in step, and why the front never answers with what moka no longer holds,
 //! is the protocol `Slots` follows (see `slots.rs`): a slot enters the front before
 //! moka holds it, leaves it (compared by pointer) when moka lets it go, and is
-//! retired, under moka's lock for its key or in moka's eviction listener, before
+//! retired, on its locator's write stripe or in moka's eviction listener, before
 //! either of those returns.
 //!
 //! Which front hits also read moka is `touches.rs`'s business.
