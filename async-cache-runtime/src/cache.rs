@@ -111,9 +111,15 @@ impl<S: Backend> Cache<S> {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = T> + Send + 'static,
     {
-        self.fetch_served(locator, version, FetchOptions::new(), generate)
-            .await
-            .0
+        // Straight to the engine with the options of no call: no options to copy
+        // into this future, no future between.
+        let fetched = self.engine.fetch(
+            locator.as_ref(),
+            version,
+            &FetchOptions::NONE,
+            infallible(generate),
+        );
+        never(fetched.await.0)
     }
 
     /// [`fetch`](Cache::fetch) with per-call options.
@@ -131,9 +137,10 @@ impl<S: Backend> Cache<S> {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = T> + Send + 'static,
     {
-        self.fetch_served(locator, version, options, generate)
-            .await
-            .0
+        let fetched = self
+            .engine
+            .fetch(locator.as_ref(), version, &options, infallible(generate));
+        never(fetched.await.0)
     }
 
     /// [`fetch_with`](Cache::fetch_with), also saying how the value was served.
@@ -164,15 +171,11 @@ impl<S: Backend> Cache<S> {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = T> + Send + 'static,
     {
-        let generate = || generate().map(Ok::<T, Infallible>);
-        match self
+        let fetched = self
             .engine
-            .fetch(locator.as_ref(), version, &options, generate)
-            .await
-        {
-            (Ok(value), served) => (value, served),
-            (Err(never), _) => match never {},
-        }
+            .fetch(locator.as_ref(), version, &options, infallible(generate));
+        let (result, served) = fetched.await;
+        (never(result), served)
     }
 
     /// Like [`fetch`](Cache::fetch) for a fallible generator: only `Ok` values are
@@ -192,9 +195,10 @@ impl<S: Backend> Cache<S> {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.try_fetch_served(locator, version, FetchOptions::new(), generate)
+        self.engine
+            .fetch(locator.as_ref(), version, &FetchOptions::NONE, generate)
             .await
-            .map(|(value, _)| value)
+            .0
     }
 
     /// [`try_fetch`](Cache::try_fetch) with per-call options.
@@ -213,9 +217,10 @@ impl<S: Backend> Cache<S> {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        self.try_fetch_served(locator, version, options, generate)
-            .await
-            .map(|(value, _)| value)
+        let fetched = self
+            .engine
+            .fetch(locator.as_ref(), version, &options, generate);
+        fetched.await.0
     }
 
     /// [`try_fetch_with`](Cache::try_fetch_with), also saying how the value was served.
@@ -321,5 +326,27 @@ impl<S: Backend> Cache<S> {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         self.engine.counters.snapshot()
+    }
+}
+
+/// A generation that cannot fail, as the engine runs them.
+type Infallibly<Fut, T> = futures_util::future::Map<Fut, fn(T) -> Result<T, Infallible>>;
+
+/// An infallible generator as the engine's fallible kind.
+#[inline]
+fn infallible<T, G, Fut>(generate: G) -> impl FnOnce() -> Infallibly<Fut, T>
+where
+    G: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+{
+    || generate().map(Ok as fn(T) -> Result<T, Infallible>)
+}
+
+/// The value of a fetch whose generator cannot fail.
+#[inline]
+fn never<T>(result: Result<T, Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
     }
 }

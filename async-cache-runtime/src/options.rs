@@ -27,6 +27,16 @@ pub struct FetchOptions {
 }
 
 impl FetchOptions {
+    /// The options of a call that sets none, for calls that take none.
+    pub(crate) const NONE: FetchOptions = FetchOptions {
+        force_sync: false,
+        expires_in: None,
+        refresh_after: None,
+        fail_safe: None,
+        soft_timeout: None,
+        fingerprint: 0,
+    };
+
     /// The defaults: stale entries are served while refreshed in the background, and
     /// what is written never expires by time (only by capacity or invalidation).
     pub fn new() -> Self {

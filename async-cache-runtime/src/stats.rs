@@ -1,10 +1,13 @@
 //! The counters of a cache: the public [`Stats`] snapshot, and the atomics the engine
 //! bumps.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::Served;
+use hits::Hits;
+
+mod hits;
 use crate::telemetry::{Kind, Refresh};
 
 /// Counters of one cache since it was built.
@@ -70,19 +73,11 @@ pub struct Stats {
     pub refreshes_backed_off: u64,
 }
 
-/// Hits are the one counter of the hot path: spread over padded stripes so that
-/// threads serving hits at once do not contend on one cache line.
-const STRIPES: usize = 16;
-
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(AtomicU64);
-
 /// Every counter of one cache, and (feature `metrics`) the metric handles that mirror
 /// them: each event moves its `Stats` atomic and its metric in one method, so the two
 /// move exactly alike.
 pub(crate) struct Counters {
-    hits: [Padded; STRIPES],
+    hits: Hits,
     stale_hits: AtomicU64,
     misses: AtomicU64,
     sync_refreshes: AtomicU64,
@@ -99,14 +94,6 @@ pub(crate) struct Counters {
     name: Box<str>,
     #[cfg(feature = "metrics")]
     metrics: crate::telemetry::metrics::Handles,
-}
-
-fn stripe() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
-    }
-    STRIPE.with(|s| *s)
 }
 
 fn bump(counter: &AtomicU64) {
@@ -145,7 +132,7 @@ impl Counters {
     pub(crate) fn served(&self, served: Served) {
         match served {
             Served::Hit => {
-                self.hits[stripe()].0.fetch_add(1, Relaxed);
+                self.hits.count();
                 #[cfg(feature = "metrics")]
                 self.metrics.hit.increment(1);
             }
@@ -250,7 +237,7 @@ impl Counters {
 
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
-            hits: self.hits.iter().map(|h| h.0.load(Relaxed)).sum(),
+            hits: self.hits.total(),
             stale_hits: self.stale_hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             sync_refreshes: self.sync_refreshes.load(Relaxed),

@@ -699,6 +699,15 @@ impl moka::Expiry<String, (u64, Option<Duration>, Value)> for NeverExpire {
     }
 }
 
+/// Lets the front's epoch-based reclamation (the `scc` crate's) free what this thread
+/// retired: a few epochs passed with no reader in them.
+fn settle_reclamation() {
+    for _ in 0..8 {
+        let guard = scc::ebr::Guard::new();
+        guard.accelerate();
+    }
+}
+
 /// Bytes per entry (live heap, counted by `allocator`, which must be the binary's
 /// global allocator) of `n` entries of `VALUE_BYTES`-long values: `(ours, raw moka,
 /// moka with an expiry policy)`.
@@ -706,6 +715,9 @@ pub fn bytes_per_entry(allocator: &CountingAllocator, n: usize) -> (f64, f64, f6
     let keys = locators(n);
     let values: Vec<Value> = keys.iter().map(|k| payload(k, VALUE_BYTES)).collect();
     let rt = current_thread();
+    // What earlier work retired is freed before counting starts, or its frees would
+    // be taken off ours.
+    settle_reclamation();
     let (ours, ours_bytes) = allocator.live_bytes_after(|| {
         let cache = Cache::builder().max_capacity(n as u64).build();
         rt.block_on(async {
@@ -721,6 +733,8 @@ pub fn bytes_per_entry(allocator: &CountingAllocator, n: usize) -> (f64, f64, f6
                 cache.fetch(key.as_str(), 1_u64, || generate(key)).await;
             }
         });
+        // What the front's growth retired (its old tables) is not held for good.
+        settle_reclamation();
         cache
     });
     let (moka, moka_bytes) = allocator.live_bytes_after(|| {

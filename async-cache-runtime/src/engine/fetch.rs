@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Engine;
 use super::in_caller::{Ask, InCaller};
 use crate::decision::{Action, Facts, Found, classify, decide};
-use crate::store::sealed::Found as StoreFound;
+use crate::store::sealed::{Peek, Peeked};
 use crate::store::{Backend, Record, Store};
 use crate::telemetry::{Kind, Refresh};
 use crate::{FetchOptions, Served};
@@ -31,39 +31,40 @@ impl<S: Backend> Engine<S> {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let counters = &self.counters;
-        // Without an await where the store answers at once (in memory): no future of
-        // its own on the fresh hit's path.
-        let first = match self.store.lookup(locator).now() {
-            Ok(found) => self.fault_as_none(locator, found),
-            Err(pending) => {
-                let found = pending.await;
-                self.fault_as_none(locator, found)
-            }
-        };
-        // A fresh hit needs nothing more: decided before the rest is made ready. (Only
-        // a call's `refresh_after` bears on whether an entry is current; `fail_safe`
-        // only on what an expired one is, which is not current either way.)
-        if let Some(found) = &first {
-            let refresh_after = options.refresh_after.or(self.defaults.refresh_after);
+        // A fresh hit needs nothing more: decided on the record as the store lends
+        // it, before the rest is made ready, and without an await where the store
+        // answers at once (in memory). (Only a call's `refresh_after` bears on
+        // whether an entry is current; `fail_safe` only on what an expired one is,
+        // which is not current either way.)
+        let refresh_after = options.refresh_after.or(self.defaults.refresh_after);
+        let peeked = self.store.peek(locator, |found| {
             let facts = self.facts(found, &version, options.fingerprint, refresh_after, false);
             if classify(facts) == Found::Current {
-                counters.served(Served::Hit);
-                Served::Hit.record();
-                return (Ok(found.record.value.clone()), Served::Hit);
+                return Some((found.record.value.clone(), Served::Hit));
             }
             // An outage's reads: an expired entry kept as the fallback while the
             // throttle is open answers at about a hit's cost, as the loop below would
             // (an expired entry is never served stale, so no worker is asked).
-            if facts.expired
+            let throttled = facts.expired
                 && !options.force_sync
                 && options.fail_safe.or(self.defaults.fail_safe).is_some()
-                && self.windows.throttled(locator)
-            {
-                counters.served(Served::FailSafe);
-                Served::FailSafe.record();
-                return (Ok(found.record.value.clone()), Served::FailSafe);
+                && self.windows.throttled(locator);
+            throttled.then(|| (found.record.value.clone(), Served::FailSafe))
+        });
+        let first = match peeked {
+            Peek::Answered((value, served)) => {
+                counters.served(served);
+                served.record();
+                return (Ok(value), served);
             }
-        }
+            Peek::Looked(lookup) => match lookup.now() {
+                Ok(found) => self.fault_as_none(locator, found),
+                Err(pending) => {
+                    let found = pending.await;
+                    self.fault_as_none(locator, found)
+                }
+            },
+        };
         let options = &self.defaults.apply(options);
         let mut first = Some(first);
         let mut generate = Some(generate);
@@ -76,7 +77,7 @@ impl<S: Backend> Engine<S> {
             let standing = match &found {
                 None => Found::Absent,
                 Some(found) => classify(self.facts(
-                    found,
+                    found.peeked(),
                     &version,
                     options.fingerprint,
                     options.refresh_after,
@@ -183,7 +184,7 @@ impl<S: Backend> Engine<S> {
     #[inline]
     pub(super) fn facts<V, T>(
         &self,
-        found: &StoreFound<V, T>,
+        found: Peeked<'_, V, T>,
         version: &V,
         fingerprint: u64,
         refresh_after: Option<Duration>,
@@ -194,7 +195,7 @@ impl<S: Backend> Engine<S> {
         V: Ord,
     {
         Facts {
-            current: self.store.is_current(&found.record, version, fingerprint),
+            current: self.store.is_current(found.record, version, fingerprint),
             marked: found.marked,
             aged: refresh_after
                 .is_some_and(|age| *version >= found.record.version && found.record.age() >= age),

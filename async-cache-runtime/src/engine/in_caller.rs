@@ -126,7 +126,7 @@ impl<S: Backend> Engine<S> {
         // its claim: then there is nothing to generate.
         if let Some(found) = self.lookup::<V, T>(locator).await {
             let facts = self.facts(
-                &found,
+                found.peeked(),
                 version,
                 options.fingerprint,
                 options.refresh_after,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use super::sealed::{Lookup, WriteOptions};
+use super::sealed::{Lookup, Peek, Peeked, WriteOptions};
 use super::slots::{Expiry, Slots};
 use super::{Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
@@ -69,6 +69,18 @@ where
     #[inline]
     fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>> {
         StoreFuture::ready(Ok(self.slots.lookup(locator)))
+    }
+
+    #[inline]
+    fn peek<'a, R>(
+        &'a self,
+        locator: &'a str,
+        answer: impl FnOnce(Peeked<'_, V, T>) -> Option<R>,
+    ) -> Peek<'a, R, V, T> {
+        match self.slots.peek(locator, answer) {
+            Ok(answered) => Peek::Answered(answered),
+            Err(found) => Peek::Looked(StoreFuture::ready(Ok(found))),
+        }
     }
 
     fn write_with<'a>(

@@ -3,7 +3,9 @@
 
 use std::any::Any;
 use std::cmp::Ordering;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicI64, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::SeqCst,
+};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,13 +18,19 @@ pub struct Record<V, T> {
     pub(crate) version: V,
     pub(crate) value: T,
     pub(crate) fingerprint: u64,
-    pub(crate) written_at: Instant,
+    /// When its value landed, as a [`moment`]: eight bytes where an `Instant` takes
+    /// sixteen, on every entry.
+    written: i64,
     /// Its place in the order of makes in this process (see [`tick`]).
     pub(crate) made: u64,
-    /// The first stale read of this record: refresh lag is measured from it. A new
-    /// write is a new record, so this is "since it was last written".
-    pub(crate) first_stale_read: OnceLock<Instant>,
+    /// The first stale read of this record, as a [`moment`] ([`NOT_YET`] before it):
+    /// refresh lag is measured from it. A new write is a new record, so this is
+    /// "since it was last written".
+    first_stale_read: AtomicI64,
 }
+
+/// No stale read yet.
+const NOT_YET: i64 = i64::MIN;
 
 /// A point in the order of makes: every record made after it was taken has a greater
 /// `made`. A clock alone would not do, as two instants can be equal (a paused test
@@ -48,10 +56,39 @@ fn tick_at(now: Instant) -> u64 {
 /// long as ticks did not outrun the clock, which only a clock that stands still
 /// makes them do); ticks taken before are not.
 pub(crate) fn made_at(at: Instant) -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = *START.get_or_init(Instant::now);
-    let nanos = at.saturating_duration_since(start).as_nanos();
+    let nanos = at.saturating_duration_since(origin()).as_nanos();
     u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// The instant this process's moments count from: the first one it asked for.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// `at` in nanoseconds from the [`origin`], either side of it (a test's paused clock
+/// can stand before it), exactly as [`instant`] gives it back; the far future and
+/// past are cut to `i64::MAX - 1` and `i64::MIN + 1`, a few centuries off, which
+/// leaves both ends free as "never" and "not yet".
+pub(crate) fn moment(at: Instant) -> i64 {
+    let origin = origin();
+    let cut = |nanos: u128| i64::try_from(nanos).unwrap_or(i64::MAX).min(i64::MAX - 1);
+    match at.checked_duration_since(origin) {
+        Some(after) => cut(after.as_nanos()),
+        None => -cut(origin.duration_since(at).as_nanos()),
+    }
+}
+
+/// The instant of a [`moment`].
+pub(crate) fn instant(moment: i64) -> Instant {
+    let origin = origin();
+    let nanos = Duration::from_nanos(moment.unsigned_abs());
+    if moment >= 0 {
+        origin.checked_add(nanos)
+    } else {
+        origin.checked_sub(nanos)
+    }
+    .unwrap_or(origin)
 }
 
 impl<V, T> Record<V, T> {
@@ -61,9 +98,9 @@ impl<V, T> Record<V, T> {
             version,
             value,
             fingerprint,
-            written_at: now,
+            written: moment(now),
             made: tick_at(now),
-            first_stale_read: OnceLock::new(),
+            first_stale_read: AtomicI64::new(NOT_YET),
         }
     }
 
@@ -80,20 +117,36 @@ impl<V, T> Record<V, T> {
             version,
             value,
             fingerprint,
-            written_at,
+            written: moment(written_at),
             made: made_at(written_at),
-            first_stale_read: OnceLock::new(),
+            first_stale_read: AtomicI64::new(NOT_YET),
         }
+    }
+
+    /// When the value landed.
+    pub(crate) fn written_at(&self) -> Instant {
+        instant(self.written)
     }
 
     /// How long ago the value landed.
     pub(crate) fn age(&self) -> Duration {
-        self.written_at.elapsed()
+        self.written_at().elapsed()
     }
 
     /// Marks a stale read of this record; returns the first one's time.
     pub(crate) fn stale_read(&self) -> Instant {
-        *self.first_stale_read.get_or_init(Instant::now)
+        let first = self.first_stale_read.load(Acquire);
+        if first != NOT_YET {
+            return instant(first);
+        }
+        let now = moment(Instant::now());
+        match self
+            .first_stale_read
+            .compare_exchange(NOT_YET, now, AcqRel, Acquire)
+        {
+            Ok(_) => instant(now),
+            Err(first) => instant(first),
+        }
     }
 }
 
@@ -137,8 +190,18 @@ impl ErasedRecord {
         ErasedRecord(record)
     }
 
-    /// The record, if it is of these types. The one downcast of the crate: callers
-    /// that only look clone the handle first, which is a reference count.
+    /// The record lent, if it is of these types: no reference count taken.
+    #[inline]
+    pub(crate) fn peek<V, T>(&self) -> Option<&Record<V, T>>
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.0.downcast_ref()
+    }
+
+    /// The record, if it is of these types. Callers that only look
+    /// [`peek`](ErasedRecord::peek) instead.
     #[inline]
     pub(crate) fn typed<V, T>(self) -> Option<Arc<Record<V, T>>>
     where
@@ -152,6 +215,24 @@ impl ErasedRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A moment gives its instant back exactly, on either side of the origin.
+    #[tokio::test(start_paused = true)]
+    async fn moments_give_their_instants_back() {
+        let now = Instant::now();
+        for at in [
+            Some(now),
+            now.checked_add(Duration::from_nanos(123_456_789)),
+            origin().checked_sub(Duration::from_nanos(987_654_321)),
+            origin().checked_add(Duration::from_secs(86_400 * 365)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert_eq!(instant(moment(at)), at);
+        }
+        assert!(moment(now) < moment(now + Duration::from_nanos(1)));
+    }
 
     /// A clock that stands still (paused) must not make two makes equal.
     #[tokio::test(start_paused = true)]
@@ -172,6 +253,7 @@ mod tests {
         tokio::time::advance(Duration::from_millis(10)).await;
         let after = tick();
         let record = Record::made_earlier(1_u64, "v", 0, written_at);
+        assert_eq!(record.written_at(), written_at, "kept to the nanosecond");
         assert!(before < record.made && record.made < after);
         assert_eq!(record.age(), Duration::from_millis(10));
         if let Some(long_ago) = written_at.checked_sub(Duration::from_secs(3600)) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::sealed::{Found, Lookup, WriteOptions};
+use super::sealed::{Found, Lookup, Peek, Peeked, WriteOptions};
 use super::{Record, StillValid, StoreError, StoreFuture, StoreSettings, sealed};
 
 mod backplane;
@@ -332,15 +332,26 @@ where
     /// The near copy if it is live, else what Redis holds, with its standing on
     /// Redis's clock (past its writer's expiry: a fallback; marked by `expire`).
     fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>> {
-        let shared = &self.shared;
-        if let Some(found) = shared
-            .near
-            .as_ref()
-            .and_then(|near| near.lookup::<V, T>(locator))
-        {
-            return StoreFuture::ready(Ok(Some(found)));
+        match self.peek(locator, |_| None::<std::convert::Infallible>) {
+            Peek::Answered(never) => match never {},
+            Peek::Looked(lookup) => lookup,
         }
-        StoreFuture::Boxed(Box::pin(async move {
+    }
+
+    /// The near copy, if it is live, lent to `answer`.
+    #[inline]
+    fn peek<'a, R>(
+        &'a self,
+        locator: &'a str,
+        answer: impl FnOnce(Peeked<'_, V, T>) -> Option<R>,
+    ) -> Peek<'a, R, V, T> {
+        let shared = &self.shared;
+        match shared.near.as_ref().map(|near| near.peek(locator, answer)) {
+            Some(Ok(answered)) => return Peek::Answered(answered),
+            Some(Err(Some(found))) => return Peek::Looked(StoreFuture::ready(Ok(Some(found)))),
+            Some(Err(None)) | None => {}
+        }
+        Peek::Looked(StoreFuture::Boxed(Box::pin(async move {
             shared.read(locator).await.map(|found| {
                 found.map(|stored| Found {
                     record: stored.record,
@@ -348,7 +359,7 @@ where
                     marked: stored.marked,
                 })
             })
-        }))
+        })))
     }
 
     /// The builds rule: at an equal version, a record of another build is current

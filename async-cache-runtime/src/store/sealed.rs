@@ -32,6 +32,42 @@ pub struct Found<V, T> {
     pub(crate) marked: bool,
 }
 
+impl<V, T> Found<V, T> {
+    /// The record lent, as [`StorePriv::peek`] lends it.
+    pub(crate) fn peeked(&self) -> Peeked<'_, V, T> {
+        Peeked {
+            record: &self.record,
+            expired: self.expired,
+            marked: self.marked,
+        }
+    }
+}
+
+/// A record lent by the store for the length of one read, with what its slot says
+/// of it: what a fresh hit needs, without a reference count to take and give back.
+pub struct Peeked<'r, V, T> {
+    pub(crate) record: &'r Record<V, T>,
+    /// Past its expiry, kept only as a fail-safe fallback.
+    pub(crate) expired: bool,
+    /// Marked outdated by `expire`.
+    pub(crate) marked: bool,
+}
+
+impl<V, T> Clone for Peeked<'_, V, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V, T> Copy for Peeked<'_, V, T> {}
+
+/// What [`StorePriv::peek`] did: answered the read from the lent record, or looked
+/// it up as [`StorePriv::lookup`] does, for the rest of the fetch.
+pub enum Peek<'a, R, V, T> {
+    Answered(R),
+    Looked(StoreFuture<'a, Lookup<V, T>>),
+}
+
 /// What a write carries besides the record: the options of the call that wrote it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
@@ -174,6 +210,19 @@ pub trait StorePriv<V, T>: BackendPriv {
     /// (expired but a fallback, marked by `expire`). A store that keeps no fallbacks
     /// and no marks finds every record live.
     fn lookup<'a>(&'a self, locator: &'a str) -> StoreFuture<'a, Lookup<V, T>>;
+
+    /// A read that `answer` may finish with the record lent, where the store holds
+    /// it in this process: `Some` is the answer; `None` (or a record not held here)
+    /// goes on as [`lookup`](StorePriv::lookup). `answer` runs at most once.
+    #[inline]
+    fn peek<'a, R>(
+        &'a self,
+        locator: &'a str,
+        answer: impl FnOnce(Peeked<'_, V, T>) -> Option<R>,
+    ) -> Peek<'a, R, V, T> {
+        let _ = answer;
+        Peek::Looked(self.lookup(locator))
+    }
 
     /// Whether a caller that wants `version` of the build `fingerprint` may be served
     /// `record`. A store that knows which of two builds is newer (the shared tier)

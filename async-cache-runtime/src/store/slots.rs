@@ -15,8 +15,8 @@ use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
 use super::front::Front;
-use super::record::{ErasedRecord, Record};
-use super::sealed::Found;
+use super::record::{ErasedRecord, Record, moment};
+use super::sealed::{Found, Peeked};
 use super::touches::{Touched, Touches};
 
 type Hasher = foldhash::fast::RandomState;
@@ -63,23 +63,51 @@ struct Slot {
     record: ErasedRecord,
 }
 
-/// When a slot stops being served, and until when it stays a fail-safe fallback.
-#[derive(Clone, Copy, Debug, Default)]
+/// When a slot stops being served, and until when it stays a fail-safe fallback:
+/// as [`moment`]s, eight bytes each where an `Option<Instant>` takes sixteen, on
+/// every entry. The default never expires.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Expiry {
-    pub(crate) expires_at: Option<Instant>,
-    pub(crate) fallback_until: Option<Instant>,
+    expires: i64,
+    fallback_until: i64,
+}
+
+/// Expires never.
+const NEVER: i64 = i64::MAX;
+
+/// Is no fallback past its expiry.
+const NO_FALLBACK: i64 = i64::MIN;
+
+impl Default for Expiry {
+    fn default() -> Self {
+        Expiry {
+            expires: NEVER,
+            fallback_until: NO_FALLBACK,
+        }
+    }
 }
 
 impl Expiry {
     /// For what is written now with `ttl` and `fail_safe`; a time too far to add is
     /// none.
     pub(crate) fn after(ttl: Option<Duration>, fail_safe: Option<Duration>) -> Self {
-        let expires_at = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
+        let Some(expires_at) = ttl.and_then(|ttl| Instant::now().checked_add(ttl)) else {
+            return Expiry::default();
+        };
         Expiry {
-            expires_at,
-            fallback_until: expires_at
-                .zip(fail_safe)
-                .and_then(|(at, max)| at.checked_add(max)),
+            expires: moment(expires_at),
+            fallback_until: fail_safe
+                .and_then(|max| expires_at.checked_add(max))
+                .map_or(NO_FALLBACK, moment),
+        }
+    }
+
+    /// Served until `expires_at`, and no fallback after.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn until(expires_at: Instant) -> Self {
+        Expiry {
+            expires: moment(expires_at),
+            fallback_until: NO_FALLBACK,
         }
     }
 }
@@ -99,13 +127,13 @@ impl Slot {
         if self.epoch != epoch {
             return Standing::Gone;
         }
-        let Some(expires_at) = self.expiry.expires_at else {
+        if self.expiry.expires == NEVER {
             return Standing::Live;
-        };
-        let now = Instant::now();
-        if now < expires_at {
+        }
+        let now = moment(Instant::now());
+        if now < self.expiry.expires {
             Standing::Live
-        } else if self.expiry.fallback_until.is_some_and(|until| now < until) {
+        } else if now < self.expiry.fallback_until {
             Standing::Fallback
         } else {
             Standing::Gone
@@ -153,6 +181,19 @@ impl Slots {
     }
 
     /// The record of these types under `locator`, live or a fallback, with its mark.
+    #[inline]
+    pub(crate) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
+    where
+        V: Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.peek(locator, |_| None::<std::convert::Infallible>)
+            .err()
+            .flatten()
+    }
+
+    /// The record of these types under `locator` lent to `answer`: `Ok` with what it
+    /// answered, else `Err` with the record as [`lookup`](Slots::lookup) finds it.
     ///
     /// Read from the front (see [`Slots`] for why that is the store's answer). Some
     /// hits also read moka, so that it still learns which entries are hot (see
@@ -160,22 +201,29 @@ impl Slots {
     /// fetch that misses reads again before it generates; its one read of moka is
     /// at its write, as a read then insert of moka's own would count it.
     #[inline]
-    pub(crate) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
+    pub(crate) fn peek<V, T, R>(
+        &self,
+        locator: &str,
+        answer: impl FnOnce(Peeked<'_, V, T>) -> Option<R>,
+    ) -> Result<R, Option<Found<V, T>>>
     where
         V: Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
+        let mut answer = Some(answer);
         for _ in 0..2 {
             let read = self.front.read(locator, |slot| {
-                (!slot.is_retired())
-                    .then(|| (self.found(slot, locator), self.touches.wants(&slot.touched)))
+                (!slot.is_retired()).then(|| {
+                    let touch = self.touches.wants(&slot.touched);
+                    (self.answer(slot, locator, &mut answer), touch)
+                })
             });
             match read {
-                Some(Some((found, touch))) => {
+                Some(Some((answered, touch))) => {
                     if touch {
                         self.touch(locator);
                     }
-                    return found;
+                    return answered;
                 }
                 // Being replaced or removed right now: its successor, if any, is
                 // in the front already.
@@ -183,7 +231,7 @@ impl Slots {
                 None => break,
             }
         }
-        None
+        Err(None)
     }
 
     /// A read of moka for its admission policy alone: the front has the answer.
@@ -193,28 +241,44 @@ impl Slots {
         self.touches.count();
     }
 
+    /// What a live slot's reader makes of it: `answer`'s answer from the record
+    /// lent, or (`answer` declined, or already ran) the record owned.
     #[inline]
-    fn found<V, T>(&self, slot: &Slot, locator: &str) -> Option<Found<V, T>>
+    fn answer<V, T, R>(
+        &self,
+        slot: &Slot,
+        locator: &str,
+        answer: &mut Option<impl FnOnce(Peeked<'_, V, T>) -> Option<R>>,
+    ) -> Result<R, Option<Found<V, T>>>
     where
         V: Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
         let standing = slot.standing(self.epoch());
         if standing == Standing::Gone {
-            return None;
+            return Err(None);
         }
-        let Some(record) = slot.record.clone().typed() else {
+        let Some(record) = slot.record.peek::<V, T>() else {
             tracing::debug!(
                 locator,
                 "entry of other value or version types: treated as a miss"
             );
-            return None;
+            return Err(None);
         };
-        Some(Found {
+        let (expired, marked) = (standing == Standing::Fallback, slot.marked);
+        let peeked = Peeked {
             record,
-            expired: standing == Standing::Fallback,
-            marked: slot.marked,
-        })
+            expired,
+            marked,
+        };
+        if let Some(answered) = answer.take().and_then(|answer| answer(peeked)) {
+            return Ok(answered);
+        }
+        Err(slot.record.clone().typed().map(|record| Found {
+            record,
+            expired,
+            marked,
+        }))
     }
 
     /// Marks the entry of `locator` outdated for every version; its expiry and

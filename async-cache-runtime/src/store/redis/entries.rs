@@ -316,7 +316,7 @@ impl Shared {
                             marked: false,
                             expires_at: options
                                 .expires_in
-                                .and_then(|ttl| record.written_at.checked_add(ttl)),
+                                .and_then(|ttl| record.written_at().checked_add(ttl)),
                             since: options.since,
                         };
                         near.offer(locator, &written, near_epoch, || {

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::entries::Stored;
-use crate::store::sealed::Found;
+use crate::store::sealed::{Found, Peeked};
 use crate::store::slots::{Expiry, Slots};
 
 pub(super) struct Near {
@@ -40,14 +40,27 @@ impl Near {
         self.slots.epoch()
     }
 
-    /// The live copy under `locator`, with its `expire` mark. A copy past its
-    /// expiry is not served from here: Redis decides what is a fallback.
-    pub(super) fn lookup<V, T>(&self, locator: &str) -> Option<Found<V, T>>
+    /// The live copy under `locator`, with its `expire` mark, lent to `answer` first
+    /// (see `StorePriv::peek`). A copy past its expiry is not served from here:
+    /// Redis decides what is a fallback.
+    #[inline]
+    pub(super) fn peek<V, T, R>(
+        &self,
+        locator: &str,
+        answer: impl FnOnce(Peeked<'_, V, T>) -> Option<R>,
+    ) -> Result<R, Option<Found<V, T>>>
     where
         V: Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        self.slots.lookup(locator).filter(|found| !found.expired)
+        self.slots
+            .peek(
+                locator,
+                |peeked| {
+                    if peeked.expired { None } else { answer(peeked) }
+                },
+            )
+            .map_err(|found| found.filter(|found| !found.expired))
     }
 
     /// Offers a record read from or written to Redis, kept for the near cache's ttl
@@ -90,10 +103,7 @@ impl Near {
             }
             admitted
         };
-        let expiry = Expiry {
-            expires_at: Some(expires_at),
-            fallback_until: None,
-        };
+        let expiry = Expiry::until(expires_at);
         // A newer make of the same version (a refresh by age, a `put`) replaces an
         // older copy, as in memory.
         let made_since = stored.since.or(Some(record.made));
