@@ -534,16 +534,16 @@ impl Cacheable {
         StoreCheck::of(cache, version)
     }
 
-    /// [`fetch`].
+    /// [`fetch`]: its future, with none of ours around it.
     #[inline(always)]
-    pub async fn fetch<S, V, T, G, Fut>(
+    pub fn fetch<S, V, T, G, Fut>(
         self,
         cache: &Cache<S>,
         locator: impl AsRef<str>,
         version: V,
         options: FetchOptions,
         generate: G,
-    ) -> T
+    ) -> impl Future<Output = T>
     where
         S: Stores<V, T>,
         V: Version,
@@ -551,19 +551,19 @@ impl Cacheable {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = T> + Send + 'static,
     {
-        fetch(cache, locator, version, options, generate).await
+        fetch(cache, locator, version, options, generate)
     }
 
-    /// [`try_fetch`].
+    /// [`try_fetch`]: its future, as above.
     #[inline(always)]
-    pub async fn try_fetch<S, V, T, E, G, Fut>(
+    pub fn try_fetch<S, V, T, E, G, Fut>(
         self,
         cache: &Cache<S>,
         locator: impl AsRef<str>,
         version: V,
         options: FetchOptions,
         generate: G,
-    ) -> Result<T, E>
+    ) -> impl Future<Output = Result<T, E>>
     where
         S: Stores<V, T>,
         V: Version,
@@ -572,7 +572,7 @@ impl Cacheable {
         G: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        try_fetch(cache, locator, version, options, generate).await
+        try_fetch(cache, locator, version, options, generate)
     }
 }
 

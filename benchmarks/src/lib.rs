@@ -262,9 +262,12 @@ impl Contenders {
 
     /// `iters` hits of `which` in each of `threads` threads at once (each its own
     /// current-thread runtime): the wall time, i.e. the time per hit per thread
-    /// times `iters`.
+    /// times `iters`. Timed by the threads themselves, from the first one's start to
+    /// the last one's end: a clock read by the spawning thread after the barrier
+    /// could start late (it waits for a core while the hitting threads run), which
+    /// once made a round look several times faster than it was.
     pub fn hits_threaded(self: &Arc<Self>, which: Hit, threads: usize, iters: u64) -> Duration {
-        let barrier = Arc::new(Barrier::new(threads + 1));
+        let barrier = Arc::new(Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let c = self.clone();
@@ -272,17 +275,20 @@ impl Contenders {
                 std::thread::spawn(move || {
                     let rt = current_thread();
                     barrier.wait();
+                    let start = Instant::now();
                     // Each thread starts at another place of the order.
-                    rt.block_on(c.hits(which, iters, t * 4099))
+                    let took = rt.block_on(c.hits(which, iters, t * 4099));
+                    (start, start + took)
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        for handle in handles {
-            handle.join().expect("a bench thread");
-        }
-        start.elapsed()
+        let spans: Vec<(Instant, Instant)> = handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a bench thread"))
+            .collect();
+        let first = spans.iter().map(|span| span.0).min().expect("a thread");
+        let last = spans.iter().map(|span| span.1).max().expect("a thread");
+        last - first
     }
 }
 
