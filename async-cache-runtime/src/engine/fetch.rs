@@ -197,8 +197,9 @@ impl<S: Backend> Engine<S> {
         Facts {
             current: self.store.is_current(found.record, version, fingerprint),
             marked: found.marked,
-            aged: refresh_after
-                .is_some_and(|age| *version >= found.record.version && found.record.age() >= age),
+            aged: refresh_after.is_some_and(|age| {
+                *version >= found.record.version && found.record.is_as_old_as(age)
+            }),
             expired: found.expired,
             fail_safe,
         }

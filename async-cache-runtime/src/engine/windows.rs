@@ -4,6 +4,7 @@
 //! generation in the caller, before scheduling a refresh, after a refresh ends.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -18,8 +19,8 @@ type ByLocator<T> = HashMap<Box<str>, T, foldhash::fast::RandomState>;
 
 #[derive(Default)]
 pub(crate) struct Windows {
-    throttles: Mutex<ByLocator<Instant>>,
-    backoffs: Mutex<ByLocator<Backoff>>,
+    throttles: Open<Instant>,
+    backoffs: Open<Backoff>,
 }
 
 struct Backoff {
@@ -27,74 +28,112 @@ struct Backoff {
     until: Instant,
 }
 
-fn lock<T>(map: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing user-supplied runs under these locks.
-    map.lock().unwrap_or_else(PoisonError::into_inner)
+/// The windows of one kind, and whether there are any: most of the time there are
+/// none, and then a read takes no lock (a stale read asks for back-offs every time).
+struct Open<T> {
+    map: Mutex<ByLocator<T>>,
+    /// Whether `map` holds any: written under its lock after every change.
+    any: AtomicBool,
+}
+
+impl<T> Default for Open<T> {
+    fn default() -> Self {
+        Open {
+            map: Mutex::default(),
+            any: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T> Open<T> {
+    /// `read` of the window of `locator`, if one is kept.
+    #[inline]
+    fn read<R>(&self, locator: &str, read: impl FnOnce(&T) -> R) -> Option<R> {
+        if !self.any.load(Acquire) {
+            return None;
+        }
+        self.lock().get(locator).map(read)
+    }
+
+    /// `change` of the windows, however many there are.
+    fn change<R>(&self, change: impl FnOnce(&mut ByLocator<T>) -> R) -> R {
+        let mut map = self.lock();
+        let changed = change(&mut map);
+        self.any.store(!map.is_empty(), Release);
+        changed
+    }
+
+    /// Closes the window of `locator`, if one is kept.
+    fn close(&self, locator: &str) {
+        if self.any.load(Acquire) {
+            self.change(|map| map.remove(locator));
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ByLocator<T>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Windows {
     /// Whether the throttle of `locator` is open now: a window `[t, t + d)`.
     pub(crate) fn throttled(&self, locator: &str) -> bool {
-        lock(&self.throttles)
-            .get(locator)
-            .is_some_and(|until| Instant::now() < *until)
+        self.throttles
+            .read(locator, |until| Instant::now() < *until)
+            .unwrap_or(false)
     }
 
     /// Opens the throttle for `d` from now, unless it is open already: later fallback
     /// answers do not extend it.
     pub(crate) fn open_throttle(&self, locator: &str, d: Duration) {
         let now = Instant::now();
-        let mut throttles = lock(&self.throttles);
-        if throttles.len() > SWEEP_ABOVE {
-            throttles.retain(|_, until| now < *until);
-        }
-        match throttles.get_mut(locator) {
-            Some(until) if now < *until => {}
-            Some(until) => *until = now + d,
-            None => {
-                throttles.insert(locator.into(), now + d);
+        self.throttles.change(|throttles| {
+            if throttles.len() > SWEEP_ABOVE {
+                throttles.retain(|_, until| now < *until);
             }
-        }
+            match throttles.get_mut(locator) {
+                Some(until) if now < *until => {}
+                Some(until) => *until = now + d,
+                None => {
+                    throttles.insert(locator.into(), now + d);
+                }
+            }
+        });
     }
 
     /// A value was stored under `locator`: its throttle closes.
     pub(crate) fn stored(&self, locator: &str) {
-        let mut throttles = lock(&self.throttles);
-        if !throttles.is_empty() {
-            throttles.remove(locator);
-        }
+        self.throttles.close(locator);
     }
 
     /// Whether stale reads of `locator` are held back from scheduling a refresh now.
     pub(crate) fn backed_off(&self, locator: &str) -> bool {
-        lock(&self.backoffs)
-            .get(locator)
-            .is_some_and(|backoff| Instant::now() < backoff.until)
+        self.backoffs
+            .read(locator, |backoff| Instant::now() < backoff.until)
+            .unwrap_or(false)
     }
 
     /// A background refresh of `locator` failed just now: the window opens at
     /// `first`, doubling with each consecutive failure up to `max`.
     pub(crate) fn refresh_failed(&self, locator: &str, first: Duration, max: Duration) {
         let now = Instant::now();
-        let mut backoffs = lock(&self.backoffs);
-        if backoffs.len() > SWEEP_ABOVE {
-            backoffs.retain(|_, backoff| now < backoff.until);
-        }
-        let backoff = backoffs.entry(locator.into()).or_insert(Backoff {
-            failures: 0,
-            until: now,
+        self.backoffs.change(|backoffs| {
+            if backoffs.len() > SWEEP_ABOVE {
+                backoffs.retain(|_, backoff| now < backoff.until);
+            }
+            let backoff = backoffs.entry(locator.into()).or_insert(Backoff {
+                failures: 0,
+                until: now,
+            });
+            backoff.failures = backoff.failures.saturating_add(1);
+            let doubled = first.saturating_mul(1_u32 << (backoff.failures - 1).min(31));
+            backoff.until = now + doubled.min(max);
         });
-        backoff.failures = backoff.failures.saturating_add(1);
-        let doubled = first.saturating_mul(1_u32 << (backoff.failures - 1).min(31));
-        backoff.until = now + doubled.min(max);
     }
 
     /// A background refresh of `locator` succeeded: its back-off resets.
     pub(crate) fn refresh_succeeded(&self, locator: &str) {
-        let mut backoffs = lock(&self.backoffs);
-        if !backoffs.is_empty() {
-            backoffs.remove(locator);
-        }
+        self.backoffs.close(locator);
     }
 }
 

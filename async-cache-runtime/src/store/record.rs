@@ -18,9 +18,10 @@ pub struct Record<V, T> {
     pub(crate) version: V,
     pub(crate) value: T,
     pub(crate) fingerprint: u64,
-    /// When its value landed, as a [`moment`]: eight bytes where an `Instant` takes
-    /// sixteen, on every entry.
-    written: i64,
+    /// When its value landed. An `Instant` rather than a [`moment`] (half its
+    /// size): a hit with `refresh_after` compares it with the clock, and turning the
+    /// clock's reading into a moment cost that hit more than the bytes are worth.
+    written_at: Instant,
     /// Its place in the order of makes in this process (see [`tick`]).
     pub(crate) made: u64,
     /// The first stale read of this record, as a [`moment`] ([`NOT_YET`] before it):
@@ -70,13 +71,22 @@ fn origin() -> Instant {
 /// can stand before it), exactly as [`instant`] gives it back; the far future and
 /// past are cut to `i64::MAX - 1` and `i64::MIN + 1`, a few centuries off, which
 /// leaves both ends free as "never" and "not yet".
+#[inline]
 pub(crate) fn moment(at: Instant) -> i64 {
     let origin = origin();
-    let cut = |nanos: u128| i64::try_from(nanos).unwrap_or(i64::MAX).min(i64::MAX - 1);
     match at.checked_duration_since(origin) {
-        Some(after) => cut(after.as_nanos()),
-        None => -cut(origin.duration_since(at).as_nanos()),
+        Some(after) => nanos(after),
+        None => -nanos(origin.duration_since(at)),
     }
+}
+
+/// `duration` in nanoseconds, cut to `i64::MAX - 1`. In 64-bit arithmetic: this
+/// is on the path of every hit that has an expiry or a `refresh_after`.
+#[inline]
+fn nanos(duration: Duration) -> i64 {
+    const MAX_SECS: u64 = (i64::MAX / 1_000_000_000) as u64 - 1;
+    let secs = duration.as_secs().min(MAX_SECS) as i64;
+    secs * 1_000_000_000 + i64::from(duration.subsec_nanos())
 }
 
 /// The instant of a [`moment`].
@@ -98,7 +108,7 @@ impl<V, T> Record<V, T> {
             version,
             value,
             fingerprint,
-            written: moment(now),
+            written_at: now,
             made: tick_at(now),
             first_stale_read: AtomicI64::new(NOT_YET),
         }
@@ -117,20 +127,30 @@ impl<V, T> Record<V, T> {
             version,
             value,
             fingerprint,
-            written: moment(written_at),
+            written_at,
             made: made_at(written_at),
             first_stale_read: AtomicI64::new(NOT_YET),
         }
     }
 
     /// When the value landed.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn written_at(&self) -> Instant {
-        instant(self.written)
+        self.written_at
     }
 
     /// How long ago the value landed.
     pub(crate) fn age(&self) -> Duration {
-        self.written_at().elapsed()
+        self.written_at.elapsed()
+    }
+
+    /// Whether the value landed `age` ago or longer: as `self.age() >= age`, with an
+    /// addition where the age takes a subtraction that checks its order first.
+    #[inline]
+    pub(crate) fn is_as_old_as(&self, age: Duration) -> bool {
+        self.written_at
+            .checked_add(age)
+            .is_some_and(|due| Instant::now() >= due)
     }
 
     /// Marks a stale read of this record; returns the first one's time.
@@ -232,6 +252,11 @@ mod tests {
             assert_eq!(instant(moment(at)), at);
         }
         assert!(moment(now) < moment(now + Duration::from_nanos(1)));
+        assert_eq!(nanos(Duration::new(3, 7)), 3_000_000_007);
+        assert!(
+            nanos(Duration::MAX) < i64::MAX,
+            "far off, and never \"never\""
+        );
     }
 
     /// A clock that stands still (paused) must not make two makes equal.

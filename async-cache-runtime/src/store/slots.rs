@@ -15,7 +15,7 @@ use moka::sync::Cache as Moka;
 use tokio::time::Instant;
 
 use super::front::Front;
-use super::record::{ErasedRecord, Record, moment};
+use super::record::{ErasedRecord, Record};
 use super::sealed::{Found, Peeked};
 use super::touches::{Touched, Touches};
 
@@ -63,42 +63,26 @@ struct Slot {
     record: ErasedRecord,
 }
 
-/// When a slot stops being served, and until when it stays a fail-safe fallback:
-/// as [`moment`]s, eight bytes each where an `Option<Instant>` takes sixteen, on
-/// every entry. The default never expires.
-#[derive(Clone, Copy, Debug)]
+/// When a slot stops being served, and for how long past that it stays a fail-safe
+/// fallback. The expiry is an `Instant`, which a hit compares with the clock as it
+/// is; the fallback window, read only once the slot has expired, is eight bytes of
+/// nanoseconds where a second `Instant` would take sixteen on every entry. The
+/// default never expires.
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Expiry {
-    expires: i64,
-    fallback_until: i64,
-}
-
-/// Expires never.
-const NEVER: i64 = i64::MAX;
-
-/// Is no fallback past its expiry.
-const NO_FALLBACK: i64 = i64::MIN;
-
-impl Default for Expiry {
-    fn default() -> Self {
-        Expiry {
-            expires: NEVER,
-            fallback_until: NO_FALLBACK,
-        }
-    }
+    expires_at: Option<Instant>,
+    /// Nanoseconds past `expires_at` that the slot is a fallback (0: not one).
+    fallback_nanos: u64,
 }
 
 impl Expiry {
     /// For what is written now with `ttl` and `fail_safe`; a time too far to add is
     /// none.
     pub(crate) fn after(ttl: Option<Duration>, fail_safe: Option<Duration>) -> Self {
-        let Some(expires_at) = ttl.and_then(|ttl| Instant::now().checked_add(ttl)) else {
-            return Expiry::default();
-        };
         Expiry {
-            expires: moment(expires_at),
-            fallback_until: fail_safe
-                .and_then(|max| expires_at.checked_add(max))
-                .map_or(NO_FALLBACK, moment),
+            expires_at: ttl.and_then(|ttl| Instant::now().checked_add(ttl)),
+            fallback_nanos: fail_safe
+                .map_or(0, |max| u64::try_from(max.as_nanos()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -106,9 +90,18 @@ impl Expiry {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn until(expires_at: Instant) -> Self {
         Expiry {
-            expires: moment(expires_at),
-            fallback_until: NO_FALLBACK,
+            expires_at: Some(expires_at),
+            fallback_nanos: 0,
         }
+    }
+
+    /// Whether a slot that expired at `expires_at` is still a fallback `now`.
+    #[cold]
+    fn is_fallback(&self, expires_at: Instant, now: Instant) -> bool {
+        self.fallback_nanos != 0
+            && expires_at
+                .checked_add(Duration::from_nanos(self.fallback_nanos))
+                .is_none_or(|until| now < until)
     }
 }
 
@@ -127,13 +120,13 @@ impl Slot {
         if self.epoch != epoch {
             return Standing::Gone;
         }
-        if self.expiry.expires == NEVER {
+        let Some(expires_at) = self.expiry.expires_at else {
             return Standing::Live;
-        }
-        let now = moment(Instant::now());
-        if now < self.expiry.expires {
+        };
+        let now = Instant::now();
+        if now < expires_at {
             Standing::Live
-        } else if now < self.expiry.fallback_until {
+        } else if self.expiry.is_fallback(expires_at, now) {
             Standing::Fallback
         } else {
             Standing::Gone
