@@ -7,7 +7,7 @@
 //! Chosen over `papaya` by measurement: its entries sit inline in its buckets rather
 //! than boxed one by one (fewer bytes per entry), and a reader leaves its epoch with
 //! a plain store where papaya's guard swaps twice, which a hit felt. What keeps
-//! the two in step, and why the front never answers with what moka no longer holds,
+//! the front and moka in step, and why the front never answers with what moka no longer holds,
 //! is the protocol `Slots` follows (see `slots.rs`): a slot enters the front before
 //! moka holds it, leaves it (compared by pointer) when moka lets it go, and is
 //! retired, on its locator's write stripe or in moka's eviction listener, before

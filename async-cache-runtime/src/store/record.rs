@@ -68,11 +68,10 @@ fn origin() -> Instant {
 }
 
 /// `at` in nanoseconds from the [`origin`], either side of it (a test's paused clock
-/// can stand before it), exactly as [`instant`] gives it back; the far future and
-/// past are cut to `i64::MAX - 1` and `i64::MIN + 1`, a few centuries off, which
-/// leaves both ends free as "never" and "not yet".
-#[inline]
-pub(crate) fn moment(at: Instant) -> i64 {
+/// can stand before it), exactly as [`instant`] gives it back: eight bytes where an
+/// `Instant` takes sixteen. The far future and past are cut a few centuries off,
+/// short of `i64`'s ends, which leaves `i64::MIN` free as "not yet".
+fn moment(at: Instant) -> i64 {
     let origin = origin();
     match at.checked_duration_since(origin) {
         Some(after) => nanos(after),
@@ -80,9 +79,7 @@ pub(crate) fn moment(at: Instant) -> i64 {
     }
 }
 
-/// `duration` in nanoseconds, cut to `i64::MAX - 1`. In 64-bit arithmetic: this
-/// is on the path of every hit that has an expiry or a `refresh_after`.
-#[inline]
+/// `duration` in nanoseconds, cut short of `i64::MAX`.
 fn nanos(duration: Duration) -> i64 {
     const MAX_SECS: u64 = (i64::MAX / 1_000_000_000) as u64 - 1;
     let secs = duration.as_secs().min(MAX_SECS) as i64;
@@ -90,7 +87,7 @@ fn nanos(duration: Duration) -> i64 {
 }
 
 /// The instant of a [`moment`].
-pub(crate) fn instant(moment: i64) -> Instant {
+fn instant(moment: i64) -> Instant {
     let origin = origin();
     let nanos = Duration::from_nanos(moment.unsigned_abs());
     if moment >= 0 {
