@@ -69,10 +69,7 @@ fn main() {
             "recorder" => &after,
             other => panic!("BENCH_PROFILE: no cache {other:?}"),
         };
-        let iters = std::env::var("BENCH_PROFILE_ITERS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(100_000);
+        let iters = benchmarks::profile_iters();
         let elapsed = rt.block_on(hits(cache, &locators, iters));
         eprintln!("{id}: {iters} hits in {elapsed:?}");
         return;

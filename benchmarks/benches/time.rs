@@ -37,10 +37,7 @@ fn profile(id: &str) {
         .into_iter()
         .find(|w| w.id() == id)
         .unwrap_or_else(|| panic!("BENCH_PROFILE: no contender {id:?}"));
-    let iters = std::env::var("BENCH_PROFILE_ITERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
+    let iters = benchmarks::profile_iters();
     let rt = benchmarks::current_thread();
     let contenders = rt.block_on(TimeContenders::new());
     let elapsed = rt.block_on(contenders.reads(which, iters, 0));

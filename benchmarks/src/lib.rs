@@ -292,6 +292,16 @@ impl Contenders {
     }
 }
 
+/// How many reads a bench's `BENCH_PROFILE` run makes: `BENCH_PROFILE_ITERS`, or
+/// 100,000. Two runs with different counts give, under `valgrind --tool=callgrind`,
+/// instructions per read.
+pub fn profile_iters() -> u64 {
+    std::env::var("BENCH_PROFILE_ITERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000)
+}
+
 pub fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
